@@ -1,0 +1,1 @@
+"""Developer tooling (never shipped in the Lambda layer): template reader, local runtime, test helpers."""

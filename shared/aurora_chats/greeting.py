@@ -1,0 +1,27 @@
+"""The character's first message: its greeting with the SillyTavern-style placeholders filled in."""
+
+from __future__ import annotations
+
+import re
+
+from aurora_chats.models import Character
+
+_PLACEHOLDER = re.compile(r"\{\{\s*(char|user)\s*\}\}|<(bot|user)>", re.IGNORECASE)
+DEFAULT_DISPLAY_NAME = "User"
+
+
+def display_name(claims: dict[str, object]) -> str:
+    """Claim ``name``, else ``preferred_username``, else ``User``."""
+    for claim in ("name", "preferred_username"):
+        value = claims.get(claim)
+        if isinstance(value, str) and value.strip():
+            return value.strip()[:100]
+    return DEFAULT_DISPLAY_NAME
+
+
+def render_greeting(character: Character, user_name: str) -> str:
+    def substitute(match: re.Match[str]) -> str:
+        token = (match.group(1) or match.group(2)).lower()
+        return user_name if token == "user" else character.name
+
+    return _PLACEHOLDER.sub(substitute, character.greeting)

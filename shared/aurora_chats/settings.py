@@ -1,0 +1,60 @@
+"""One typed settings object, read once from the environment.
+
+Never read ``os.environ`` anywhere else in the layer: tests and the local runtime change settings by setting the
+environment and calling :func:`reset_settings`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+MAX_SAFE_INTEGER = 2**53 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    table_name: str
+    chat_retention_days: int
+    idempotency_ttl_seconds: int
+    character_cache_seconds: float
+    cursor_secret: bytes
+    ddb_max_attempts: int
+    ddb_connect_timeout: float
+    ddb_read_timeout: float
+    retry_after_seconds: int
+
+
+def _int(name: str, default: int, minimum: int = 0) -> int:
+    raw = os.environ.get(name, "")
+    if not raw:
+        return default
+    value = int(raw)
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    table_name = os.environ.get("TABLE_NAME", "aurora-chats")
+    # The cursor secret only makes cursors tamper-evident; the data layer never lets a cursor name another
+    # partition, so a missing secret degrades to "unsigned but still confined to the caller's own list".
+    secret = os.environ.get("CURSOR_SECRET") or f"aurora-chats-cursor:{table_name}"
+    return Settings(
+        table_name=table_name,
+        chat_retention_days=_int("CHAT_RETENTION_DAYS", 0),
+        idempotency_ttl_seconds=_int("IDEMPOTENCY_TTL_SECONDS", 24 * 3600, minimum=1),
+        character_cache_seconds=float(_int("CHARACTER_CACHE_SECONDS", 300)),
+        cursor_secret=secret.encode(),
+        ddb_max_attempts=_int("DDB_MAX_ATTEMPTS", 4, minimum=1),
+        ddb_connect_timeout=float(os.environ.get("DDB_CONNECT_TIMEOUT", "1.0")),
+        ddb_read_timeout=float(os.environ.get("DDB_READ_TIMEOUT", "2.0")),
+        retry_after_seconds=_int("RETRY_AFTER_SECONDS", 1, minimum=1),
+    )
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests and the local runtime change the environment)."""
+    get_settings.cache_clear()

@@ -1,0 +1,259 @@
+"""The three API functions end to end on moto, with the table built from template.yaml."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import TABLE, Api, CallLog, table_items
+
+MAX_ID = 2**53 - 1
+
+
+def assert_problem(response: Any, status: int) -> None:
+    assert response.status == status, response
+    assert response.content_type == "application/problem+json"
+    assert {"type", "title", "status", "detail"} <= set(response.json)
+    assert response.json["status"] == status
+
+
+def test_initialize_creates_a_chat_with_the_characters_greeting(api: Api) -> None:
+    response = api.initialize(330905, name="Alice")
+    assert response.status == 201
+    body = response.json
+    assert body["characterId"] == 330905
+    assert 1 <= body["chatId"] <= MAX_ID
+    assert body["message"]["role"] == "character"
+    assert body["message"]["content"].startswith("Hi Alice, I'm Aurora")
+    assert body["createdAt"].endswith("Z")
+    assert response.headers["location"] == f"/chats/{body['chatId']}"
+
+
+def test_greeting_uses_preferred_username_then_user(api: Api) -> None:
+    from aurora_local.events import http_api_event
+
+    from tests.conftest import FakeContext, load_function
+
+    event = http_api_event(
+        "POST", "/characters/1001/chats", path_parameters={"characterId": "1001"},
+        claims={"sub": "carol", "preferred_username": "caz"},
+    )  # fmt: skip
+    result = load_function("initialize_chat").handler(event, FakeContext())
+    assert "caz" in result["body"]
+    anonymous = api.initialize(1003, user="dave")
+    assert anonymous.json["message"]["content"].startswith("Good morning, User!")
+
+
+def test_new_chat_is_in_the_very_next_list(api: Api) -> None:
+    created = api.initialize(330905).json["chatId"]
+    listed = api.list()
+    assert listed.status == 200
+    assert listed.json["chatIds"][0] == created
+    assert listed.json["chats"][0] == {
+        "chatId": created,
+        "characterId": 330905,
+        "createdAt": listed.json["chats"][0]["createdAt"],
+    }
+
+
+def test_paging_with_limit_3_returns_every_chat_exactly_once_newest_first(api: Api) -> None:
+    made = [api.initialize(330905).json["chatId"] for _ in range(8)]
+    seen: list[int] = []
+    query = "limit=3"
+    pages = 0
+    while True:
+        page = api.list(query=query)
+        assert page.status == 200
+        assert len(page.json["chatIds"]) <= 3
+        seen.extend(page.json["chatIds"])
+        pages += 1
+        if page.json["nextCursor"] is None:
+            break
+        query = f"limit=3&cursor={page.json['nextCursor']}"
+    assert seen == sorted(made, reverse=True)
+    assert pages == 3
+
+
+def test_list_defaults_to_20(api: Api) -> None:
+    for _ in range(21):
+        api.initialize(1004)
+    page = api.list()
+    assert len(page.json["chatIds"]) == 20
+    assert page.json["nextCursor"] is not None
+
+
+def test_users_only_see_their_own_chats(api: Api) -> None:
+    mine = api.initialize(330905, user="alice").json["chatId"]
+    theirs = api.initialize(330905, user="bob").json["chatId"]
+    assert api.list(user="alice").json["chatIds"] == [mine]
+    assert api.list(user="bob").json["chatIds"] == [theirs]
+
+
+def test_another_users_cursor_is_400_and_reveals_nothing(api: Api) -> None:
+    for _ in range(3):
+        api.initialize(330905, user="alice")
+    cursor = api.list(user="alice", query="limit=1").json["nextCursor"]
+    response = api.list(user="bob", query=f"cursor={cursor}")
+    assert_problem(response, 400)
+    assert response.json["errors"][0]["field"] == "query.cursor"
+
+
+@pytest.mark.parametrize("cursor", ["abc", "A" * 34, "A" * 200, "%00", "null"])
+def test_garbled_cursor_is_400(api: Api, cursor: str) -> None:
+    assert_problem(api.list(query=f"cursor={cursor}"), 400)
+
+
+@pytest.mark.parametrize("limit", ["0", "101", "-1", "abc", "1e1", "2.5", ""])
+def test_out_of_range_limit_is_400(api: Api, limit: str) -> None:
+    response = api.list(query=f"limit={limit}")
+    assert_problem(response, 400)
+    assert response.json["errors"][0]["field"] == "query.limit"
+
+
+def test_delete_removes_the_chat_from_the_list_at_once(api: Api) -> None:
+    chat_id = api.initialize(330905).json["chatId"]
+    response = api.delete(chat_id)
+    assert response.status == 200
+    assert response.json == {"chatId": chat_id, "deleted": True}
+    assert chat_id not in api.list().json["chatIds"]
+
+
+def test_delete_twice_is_404_the_second_time(api: Api) -> None:
+    chat_id = api.initialize(330905).json["chatId"]
+    assert api.delete(chat_id).status == 200
+    assert_problem(api.delete(chat_id), 404)
+
+
+def test_delete_of_someone_elses_chat_is_404_and_changes_nothing(api: Api, ddb: Any) -> None:
+    chat_id = api.initialize(330905, user="alice").json["chatId"]
+    before = table_items(ddb)
+    response = api.delete(chat_id, user="bob")
+    assert_problem(response, 404)
+    assert response.json == api.delete(99, user="bob").json | {"detail": response.json["detail"]}
+    assert table_items(ddb) == before
+    assert api.list(user="alice").json["chatIds"] == [chat_id]
+
+
+def test_unknown_character_is_404_and_writes_nothing(api: Api, ddb: Any) -> None:
+    before = len(table_items(ddb))
+    assert_problem(api.initialize(777), 404)
+    assert len(table_items(ddb)) == before
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", str(2**53), "1e3", "abc", "1.5", "+1", "%20", "01", "9" * 40])
+def test_bad_ids_are_400_on_every_route(api: Api, ddb: Any, bad: str) -> None:
+    before = len(table_items(ddb))
+    init = api.initialize(bad)
+    assert_problem(init, 400)
+    assert init.json["errors"][0]["field"] == "path.characterId"
+    delete = api.delete(bad)
+    assert_problem(delete, 400)
+    assert delete.json["errors"][0]["field"] == "path.chatId"
+    assert len(table_items(ddb)) == before
+
+
+def test_largest_safe_id_is_accepted(api: Api) -> None:
+    assert_problem(api.delete(MAX_ID), 404)
+    assert_problem(api.initialize(MAX_ID), 404)
+
+
+@pytest.mark.parametrize("call", ["list", "initialize", "delete"])
+def test_missing_identity_is_401(api: Api, call: str) -> None:
+    if call == "list":
+        response = api.list(user=None)
+    elif call == "initialize":
+        response = api.initialize(330905, user=None)
+    else:
+        response = api.delete(1, user=None)
+    assert_problem(response, 401)
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_idempotent_replay_returns_the_same_chat_with_200(api: Api, ddb: Any) -> None:
+    first = api.initialize(330905, key="order-42")
+    assert first.status == 201
+    count = len(table_items(ddb))
+    again = api.initialize(330905, key="order-42")
+    assert again.status == 200
+    assert again.json == first.json
+    assert again.headers["location"] == first.headers["location"]
+    assert len(table_items(ddb)) == count
+    assert api.list().json["chatIds"] == [first.json["chatId"]]
+
+
+def test_same_key_with_another_character_is_409(api: Api, ddb: Any) -> None:
+    api.initialize(330905, key="order-42")
+    count = len(table_items(ddb))
+    assert_problem(api.initialize(1001, key="order-42"), 409)
+    assert len(table_items(ddb)) == count
+
+
+def test_same_key_for_different_users_are_different_chats(api: Api) -> None:
+    a = api.initialize(330905, user="alice", key="k")
+    b = api.initialize(330905, user="bob", key="k")
+    assert a.status == b.status == 201
+    assert a.json["chatId"] != b.json["chatId"]
+
+
+@pytest.mark.parametrize("key", ["", "x" * 256, "has space", "tab\tkey", "é"])
+def test_bad_idempotency_key_is_400(api: Api, ddb: Any, key: str) -> None:
+    before = len(table_items(ddb))
+    response = api.initialize(330905, key=key)
+    assert_problem(response, 400)
+    assert len(table_items(ddb)) == before
+
+
+def test_idempotency_record_expires_after_24_hours(api: Api, ddb: Any) -> None:
+    import time
+
+    api.initialize(330905, key="k")
+    record = next(i for i in table_items(ddb) if i["SK"]["S"].startswith("IDEMPOTENCY#"))
+    assert abs(int(record["expiresAt"]["N"]) - (time.time() + 86_400)) < 60
+
+
+def test_initialize_writes_chat_entry_and_message_in_one_transaction(
+    api: Api, ddb: Any, calls: CallLog
+) -> None:
+    api.initialize(330905, key="k1")
+    assert calls.calls == ["GetItem", "TransactWriteItems"]
+    calls.clear()
+    body = api.initialize(330905).json
+    assert calls.calls == ["TransactWriteItems"]  # the character is cached
+    items = {
+        (i["PK"]["S"], i["SK"]["S"].split("#")[0])
+        for i in table_items(ddb)
+        if "CHARACTER" not in i["PK"]["S"]
+    }
+    assert (f"CHAT#{body['chatId']}", "META") in items
+    assert (f"CHAT#{body['chatId']}", "MSG") in items
+    assert ("USER#alice", "CHAT") in items
+    assert ("USER#alice", "IDEMPOTENCY") in items
+
+
+def test_list_is_one_query_and_delete_is_one_transaction(api: Api, calls: CallLog) -> None:
+    chat_id = api.initialize(330905).json["chatId"]
+    calls.clear()
+    api.list()
+    assert calls.calls == ["Query"]
+    calls.clear()
+    api.delete(chat_id)
+    assert calls.calls == ["TransactWriteItems"]
+
+
+def test_replay_costs_one_transaction_and_one_read(api: Api, calls: CallLog) -> None:
+    api.initialize(330905, key="k1")
+    calls.clear()
+    api.initialize(330905, key="k1")
+    assert calls.calls == ["TransactWriteItems", "GetItem"]
+
+
+def test_table_is_built_from_the_template(ddb: Any) -> None:
+    description = ddb.describe_table(TableName=TABLE)["Table"]
+    assert description["KeySchema"] == [
+        {"AttributeName": "PK", "KeyType": "HASH"},
+        {"AttributeName": "SK", "KeyType": "RANGE"},
+    ]
+    assert description["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    ttl = ddb.describe_time_to_live(TableName=TABLE)["TimeToLiveDescription"]
+    assert ttl["AttributeName"] == "expiresAt"
