@@ -18,7 +18,8 @@ export AWS_DEFAULT_REGION ?= us-east-1
 
 PORT ?= 3000
 DYNAMODB_PORT ?= 8000
-USER ?= alice
+# `make token USER=bob`: USER is only taken from the command line (the shell's USER is the login name).
+TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),alice)
 NAME ?=
 
 .PHONY: help
@@ -56,9 +57,17 @@ lock: install ## Re-lock and export the layer's requirements from uv.lock
 	$(UV) lock
 	$(UV) export --frozen --no-dev --no-emit-project --no-hashes --format requirements-txt -o shared/requirements.txt
 
+.PHONY: openapi
+openapi: install ## Regenerate openapi.json from the code (commit it: make test fails when it drifts)
+	$(RUN) python -m aurora_local.openapi --output openapi.json
+
 .PHONY: test
 test: lint typecheck ## Lint, types and the whole test suite
 	$(RUN) pytest $(PYTEST_ARGS)
+
+.PHONY: bench
+bench: install ## Cold start, memory, warm overhead, DynamoDB cost, purge, req/s vs budgets -> bench/results.json
+	PYTHON313=$(PYTHON313) $(RUN) python bench/run.py $(BENCH_ARGS)
 
 .PHONY: validate
 validate: install ## sam validate --lint (cfn-lint)
@@ -68,6 +77,41 @@ validate: install ## sam validate --lint (cfn-lint)
 build: install ## sam build (the layer's requirements come from uv.lock)
 	$(SAM) build
 
+# The deployable artifact (arm64, as the template says) and an x86_64 twin that this machine can import: a copy of
+# the template with the architecture swapped, built from the same sources (--base-dir). Both builds run at once.
+SMOKE_DIR := $(CURDIR)/.aws-sam/smoke
+
+.PHONY: smoke-build
+smoke-build: install ## sam build the artifact for arm64 and x86_64 into .aws-sam/smoke/
+	@mkdir -p $(SMOKE_DIR)
+	sed -e 's/^\( *\)BuildArchitecture: arm64$$/\1BuildArchitecture: x86_64/' \
+	    -e 's/^\( *\)\(Compatible\)\{0,1\}Architectures: \[arm64\]$$/\1\2Architectures: [x86_64]/' \
+	    template.yaml > $(SMOKE_DIR)/template-x86_64.yaml
+	$(SAM) build --cached --cache-dir $(SMOKE_DIR)/cache-arm64 --build-dir $(SMOKE_DIR)/arm64 \
+	    > $(SMOKE_DIR)/build-arm64.log 2>&1 & arm=$$!; \
+	$(SAM) build --cached --cache-dir $(SMOKE_DIR)/cache-x86_64 --build-dir $(SMOKE_DIR)/x86_64 \
+	    --template-file $(SMOKE_DIR)/template-x86_64.yaml --base-dir $(CURDIR) \
+	    > $(SMOKE_DIR)/build-x86_64.log 2>&1 & x86=$$!; \
+	wait $$arm || { cat $(SMOKE_DIR)/build-arm64.log; exit 1; }; \
+	wait $$x86 || { cat $(SMOKE_DIR)/build-x86_64.log; exit 1; }
+
+.PHONY: smoke
+smoke: smoke-build ## Import and invoke every built handler (layer + function only) on events/ against moto
+	SMOKE_BUILT=1 $(RUN) pytest -q tests/test_smoke_build.py
+
 .PHONY: deploy
 deploy: build ## sam deploy --guided (needs an AWS account)
 	$(SAM) deploy --guided
+
+.PHONY: run
+run: install ## The API on http://127.0.0.1:3000 (PORT, DYNAMODB_PORT) with an embedded DynamoDB, no Docker
+	PORT=$(PORT) DYNAMODB_PORT=$(DYNAMODB_PORT) $(RUN) python -m aurora_local run
+
+.PHONY: token
+token: install ## Print a local JWT: make token USER=alice [NAME=Alice] (the token is the last line)
+	@$(RUN) python -m aurora_local token --user '$(TOKEN_USER)' $(if $(NAME),--name '$(NAME)')
+
+.PHONY: invoke
+invoke: install ## Run one function on one event: make invoke FUNCTION=ListChatsFunction EVENT=events/list_chats.json
+	@test -n "$(FUNCTION)" -a -n "$(EVENT)" || { echo "usage: make invoke FUNCTION=ListChatsFunction EVENT=events/list_chats.json"; exit 2; }
+	@DYNAMODB_PORT=$(DYNAMODB_PORT) $(RUN) python -m aurora_local invoke '$(FUNCTION)' '$(EVENT)'

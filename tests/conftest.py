@@ -6,6 +6,7 @@ import importlib.util
 import json
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -249,3 +250,65 @@ def table_items(client: Any, table: str = TABLE) -> list[dict[str, Any]]:
         if "LastEvaluatedKey" not in page:
             return items
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+# ---------------------------------------------------------------- moto as a real HTTP endpoint (faults, races, smoke)
+
+
+@dataclass
+class MotoServer:
+    endpoint: str
+
+
+def _serialized(app: Any) -> Any:
+    """One request at a time, as DynamoDB makes each request atomic: moto's backends take no locks of their own, so
+    two threads could interleave inside one conditional write. Races between *requests* stay real."""
+    lock = threading.Lock()
+
+    def serve(environ: Any, start_response: Any) -> list[bytes]:
+        with lock:
+            return list(app(environ, start_response))
+
+    return serve
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    """moto's DynamoDB behind a threaded HTTP server on a free port (port 0: no race for a port number)."""
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    app = _serialized(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, name="moto-server", daemon=True)
+    thread.start()
+    try:
+        yield MotoServer(endpoint=f"http://127.0.0.1:{server.server_port}")
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+
+
+@pytest.fixture
+def server_ddb(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A fresh table (from template.yaml) with the demo characters on the moto server; the service's own client."""
+    import urllib.request
+
+    urllib.request.urlopen(
+        urllib.request.Request(f"{moto_server.endpoint}/moto-api/reset", method="POST"), timeout=10
+    ).close()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", moto_server.endpoint)
+    reset_caches()
+    from aurora_chats.admin import import_characters
+    from aurora_chats.dynamodb import get_client
+
+    client = get_client()
+    create_table(client, TABLE)
+    assert import_characters([str(ROOT / "characters")], TABLE, endpoint_url=moto_server.endpoint) == 0
+    yield client
+    reset_caches()

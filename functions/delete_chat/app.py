@@ -8,8 +8,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from aurora_chats.dynamodb import DynamoDBChatRepository
-from aurora_chats.http import create_app, current_caller
-from aurora_chats.ids import MAX_ID, DecimalInt
+from aurora_chats.http import (
+    RETRY_ON_THROTTLING_AND_CONNECTION_ERRORS,
+    create_app,
+    current_caller,
+    problem_responses,
+)
+from aurora_chats.ids import ChatId, decimal_digits
 from aurora_chats.models import DeleteChatResponse
 from aurora_chats.observability import logger, metrics, tracer
 from aurora_chats.usecases import delete_chat
@@ -17,6 +22,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BeforeValidator
 
 app = create_app()
 
@@ -25,12 +31,50 @@ app = create_app()
     "/chats/<chatId>",
     operation_id="deleteChat",
     summary="Delete a chat",
-    description="Delete one of the caller's chats and all of its stored message history.",
+    description=(
+        "Delete one of the caller's chats, given its chat id, together with all of its stored message history. "
+        "The chat leaves every list at once; its messages are purged shortly after. Safe to retry: a repeat "
+        "after a lost response answers 404."
+    ),
     tags=["chats"],
-    openapi_extensions={"x-speakeasy-group": "chats", "x-speakeasy-name-override": "delete"},
+    responses={
+        200: {
+            "description": "The chat was deleted.",
+            "content": {
+                "application/json": {
+                    "model": DeleteChatResponse,
+                    "examples": {
+                        "sdk": {"summary": "chats.delete(8)", "value": {"chatId": 8, "deleted": True}}
+                    },
+                }
+            },
+        },
+        **problem_responses(
+            {404: "No chat with this id belongs to the caller (someone else's chat is indistinguishable)."},
+            400,
+            401,
+            500,
+            413,
+            431,
+            503,
+            504,
+        ),
+    },
+    openapi_extensions={
+        "x-speakeasy-group": "chats",
+        "x-speakeasy-name-override": "delete",
+        "x-speakeasy-retries": RETRY_ON_THROTTLING_AND_CONNECTION_ERRORS,
+    },
 )
 def delete_chat_route(
-    chatId: Annotated[DecimalInt, Path(ge=1, le=MAX_ID, description="The chat to delete.")],
+    chatId: Annotated[
+        ChatId,
+        BeforeValidator(decimal_digits),
+        Path(
+            description="The chat to delete.",
+            openapi_examples={"sdk": {"summary": "chats.delete(8)", "value": 8}},
+        ),
+    ],
 ) -> DeleteChatResponse:
     caller = current_caller(app)
     result = delete_chat(DynamoDBChatRepository(), caller.user_id, chatId)
@@ -38,7 +82,10 @@ def delete_chat_route(
     return result
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+# log_event=False explicitly: POWERTOOLS_LOGGER_LOG_EVENT must not be able to log the Authorization header.
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True, log_event=False
+)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

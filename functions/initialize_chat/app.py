@@ -8,39 +8,127 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from aurora_chats.dynamodb import DynamoDBChatRepository
-from aurora_chats.http import create_app, current_caller
-from aurora_chats.ids import MAX_ID, DecimalInt
+from aurora_chats.http import RETRY_ON_THROTTLING_ONLY, create_app, current_caller, problem_responses
+from aurora_chats.ids import CharacterId, decimal_digits
 from aurora_chats.models import InitializeChatResponse
 from aurora_chats.observability import logger, metrics, tracer
 from aurora_chats.settings import get_settings
 from aurora_chats.usecases import initialize_chat
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BeforeValidator
 
 app = create_app()
+
+
+# Powertools' OpenAPIResponseHeader TypedDict lacks `required` (its Header model has it), hence the plain dict.
+_LOCATION: dict[str, Any] = {
+    "description": (
+        "The new chat's path on this server: `/chats/{chatId}`, prefixed with `/{stage}` on a deployed stage's "
+        "execute-api URL (the id is what `chats.delete(chatId)` takes)."
+    ),
+    "required": True,
+    "schema": {
+        "type": "string",
+        "pattern": "^(/[a-z0-9-]{1,32})?/chats/[1-9][0-9]{0,15}$",
+        "examples": ["/chats/8", "/dev/chats/8"],
+    },
+}
+
+
+def _chat_response(description: str) -> OpenAPIResponse:
+    """201 and the idempotent 200 replay answer alike: the chat, its greeting and where it lives."""
+    return {
+        "description": description,
+        "headers": {"Location": _LOCATION},  # type: ignore[dict-item]
+        "content": {
+            "application/json": {
+                "model": InitializeChatResponse,
+                "examples": {
+                    "sdk": {
+                        "summary": "chats.initialize(330905)",
+                        "value": {
+                            "chatId": 8,
+                            "characterId": 330905,
+                            "createdAt": "2026-11-26T10:00:00.000Z",
+                            "message": {
+                                "messageId": "01JDQ8Z6R8W4X2V1T0S9R8Q7P6",
+                                "role": "character",
+                                "content": "Hi Alice, I'm Aurora!",
+                                "createdAt": "2026-11-26T10:00:00.000Z",
+                            },
+                        },
+                    }
+                },
+            }
+        },
+        # Stateful contract tests and SDK docs: what a client does next with the new chat.
+        "links": {
+            "DeleteChat": {"operationId": "deleteChat", "parameters": {"chatId": "$response.body#/chatId"}},
+            "ListChats": {"operationId": "getChatsForUser"},
+        },
+    }
 
 
 @app.post(
     "/characters/<characterId>/chats",
     operation_id="initializeChat",
     summary="Initialize chat with AI character",
-    description="Start a chat with an AI character; the character's greeting is stored as the chat's first message.",
+    description=(
+        "Start a chat with an AI character; the character's greeting is stored in the same write as the chat's "
+        "first message and returned with it. The SDK retries 429 and 503 on its own (the server wrote nothing), "
+        "but not a lost connection, after which the chat may exist: send an `Idempotency-Key` and repeat the "
+        "call with the same key to retry safely — the repeat returns the same chat (200) and creates nothing."
+    ),
     tags=["chats"],
     status_code=201,
-    openapi_extensions={"x-speakeasy-group": "chats", "x-speakeasy-name-override": "initialize"},
+    responses={
+        201: _chat_response("The chat was created."),
+        200: _chat_response("Idempotent replay: this key already created this chat; nothing new."),
+        **problem_responses(
+            {
+                404: "No AI character with this id.",
+                409: "This Idempotency-Key was already used to start a chat with another character.",
+            },
+            400,
+            401,
+            500,
+            413,
+            431,
+            503,
+            504,
+        ),
+    },
+    openapi_extensions={
+        "x-speakeasy-group": "chats",
+        "x-speakeasy-name-override": "initialize",
+        "x-speakeasy-retries": RETRY_ON_THROTTLING_ONLY,
+    },
 )
 def initialize_chat_route(
-    characterId: Annotated[DecimalInt, Path(ge=1, le=MAX_ID, description="The AI character to chat with.")],
+    characterId: Annotated[
+        CharacterId,
+        BeforeValidator(decimal_digits),
+        Path(
+            description="The AI character to chat with.",
+            openapi_examples={"sdk": {"summary": "chats.initialize(330905)", "value": 330905}},
+        ),
+    ],
     idempotency_key: Annotated[
         str | None,
         Header(
             min_length=1,
             max_length=255,
             pattern=r"^[\x21-\x7e]+$",
-            description="Repeat a request safely: the same key returns the same chat.",
+            description=(
+                "1..255 visible ASCII characters, e.g. a UUID. Repeating a request with the same key returns "
+                "the same chat (200) instead of creating another; keys are kept for 24 hours."
+            ),
+            openapi_examples={"uuid": {"value": "5f0c6f1e-3b8a-4d2e-9a57-2f1f0f7c9b1d"}},
         ),
     ] = None,
 ) -> Response[InitializeChatResponse]:
@@ -59,11 +147,20 @@ def initialize_chat_route(
         status_code=201 if created else 200,
         content_type=content_types.APPLICATION_JSON,
         body=result,
-        headers={"Location": f"/chats/{result.chat_id}"},
+        headers={"Location": f"{_base_path()}/chats/{result.chat_id}"},
     )
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+def _base_path() -> str:
+    """``/<stage>`` on a deployed stage's execute-api URL (the stage is part of every path there), else ``""``."""
+    event = app.current_event
+    return event.raw_path[: len(event.raw_path) - len(event.path)]
+
+
+# log_event=False explicitly: POWERTOOLS_LOGGER_LOG_EVENT must not be able to log the Authorization header.
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True, log_event=False
+)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -30,20 +30,36 @@ delete                 1 ``TransactWriteItems``: chat record (condition: owned b
 =====================  ==========================================================================================
 
 Writes carry a ``ClientRequestToken`` so botocore's retries of a transaction whose answer was lost are idempotent.
+
+Failures, after botocore's retries (``standard`` mode, bounded attempts, connect/read timeouts):
+
+=========================================  =====================  ==========================================
+what the last attempt got                  read (GetItem, Query)  write (TransactWriteItems)
+=========================================  =====================  ==========================================
+throttling / 5xx / connection refused      ServiceUnavailable     ServiceUnavailable (nothing was written), or
+                                                                  OutcomeUnknown if an earlier attempt's
+                                                                  answer was lost
+answer lost (read timeout, reset)          ServiceUnavailable     OutcomeUnknown (it may have been written)
+``TransactionInProgressException``         -                      OutcomeUnknown (an earlier attempt runs)
+cancelled: ``TransactionConflict``         -                      WriteConflict (the use case retries)
+=========================================  =====================  ==========================================
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as EndpointUnreachable
 
 from aurora_chats.errors import (
     ChatIdCollision,
     ChatNotFound,
     IdempotencyKeyTaken,
+    OutcomeUnknown,
     ServiceUnavailable,
     WriteConflict,
 )
@@ -120,19 +136,23 @@ def get_client() -> DynamoDBClient:
     """
     global _client
     if _client is None:
-        import boto3
         from botocore.config import Config
+        from botocore.session import get_session
 
         settings = get_settings()
-        _client = boto3.client(
+        # botocore's session, not boto3's: the very same client without importing boto3 (~20 ms of cold start).
+        client: DynamoDBClient = get_session().create_client(  # type: ignore[assignment]
             "dynamodb",
             config=Config(
-                retries={"mode": "standard", "max_attempts": settings.ddb_max_attempts},
+                retries={"mode": "standard", "total_max_attempts": settings.ddb_max_attempts},
                 connect_timeout=settings.ddb_connect_timeout,
                 read_timeout=settings.ddb_read_timeout,
                 tcp_keepalive=True,
             ),
         )
+        client.meta.events.register("before-call.dynamodb", _start_call)
+        client.meta.events.register("needs-retry.dynamodb", _after_attempt)
+        _client = client
     return _client
 
 
@@ -149,8 +169,42 @@ def _reasons(exc: ClientError) -> list[dict[str, Any]]:
     return list(exc.response.get("CancellationReasons", []) or [])  # type: ignore[arg-type]
 
 
-def _unavailable(exc: ClientError) -> ServiceUnavailable | None:
-    return ServiceUnavailable() if _code(exc) in THROTTLING_CODES else None
+# True once an attempt of the current call was sent but its answer was lost (read timeout, connection reset): from
+# then on, a later attempt's throttling answer no longer proves that nothing was written.
+_answer_lost: ContextVar[bool] = ContextVar("aurora_chats_ddb_answer_lost", default=False)
+
+
+def _start_call(**_: Any) -> None:
+    _answer_lost.set(False)
+
+
+def _after_attempt(caught_exception: Exception | None = None, **_: Any) -> None:
+    if isinstance(caught_exception, HTTPClientError):
+        _answer_lost.set(True)
+
+
+def _unavailable(exc: Exception) -> ServiceUnavailable | None:
+    """A failed read (or a write DynamoDB refused): the domain error, or None to re-raise ``exc`` as it is."""
+    if isinstance(exc, ClientError):
+        return ServiceUnavailable() if _code(exc) in THROTTLING_CODES else None
+    if isinstance(exc, EndpointUnreachable | HTTPClientError):
+        return ServiceUnavailable()
+    return None
+
+
+def _write_failed(exc: Exception) -> ServiceUnavailable | OutcomeUnknown | None:
+    """A failed write: honest about whether it may have happened."""
+    if isinstance(exc, HTTPClientError):
+        return OutcomeUnknown()
+    if isinstance(exc, ClientError) and _code(exc) == "TransactionInProgressException":
+        return OutcomeUnknown()
+    unavailable = _unavailable(exc)
+    if unavailable is not None and _answer_lost.get():
+        return OutcomeUnknown()
+    return unavailable
+
+
+_TRANSPORT_ERRORS = (ClientError, EndpointUnreachable, HTTPClientError)
 
 
 # ---------------------------------------------------------------- item shapes
@@ -297,7 +351,7 @@ class DynamoDBChatRepository:
             response = self.client.get_item(
                 TableName=self._table, Key=key(character_pk(character_id), CHARACTER_SK)
             )
-        except ClientError as exc:
+        except _TRANSPORT_ERRORS as exc:
             raise (_unavailable(exc) or exc) from exc
         item = response.get("Item")
         if item is None:
@@ -358,9 +412,9 @@ class DynamoDBChatRepository:
             )
         try:
             self.client.transact_write_items(TransactItems=items, ClientRequestToken=str(uuid.uuid4()))
-        except ClientError as exc:
-            if _code(exc) != "TransactionCanceledException":
-                raise (_unavailable(exc) or exc) from exc
+        except _TRANSPORT_ERRORS as exc:
+            if not isinstance(exc, ClientError) or _code(exc) != "TransactionCanceledException":
+                raise (_write_failed(exc) or exc) from exc
             reasons = _reasons(exc)
             codes = [str(r.get("Code", "None")) for r in reasons]
             if idempotency is not None and len(codes) > 3 and codes[3] == "ConditionalCheckFailed":
@@ -373,13 +427,18 @@ class DynamoDBChatRepository:
             if "TransactionConflict" in codes:
                 raise WriteConflict() from exc
             if any(c in {"ThrottlingError", "ProvisionedThroughputExceeded"} for c in codes):
-                raise ServiceUnavailable() from exc
+                raise (OutcomeUnknown() if _answer_lost.get() else ServiceUnavailable()) from exc
             raise
 
     def _get_idempotency(self, user_id: str, idem_key: str) -> Item | None:
-        response = self.client.get_item(
-            TableName=self._table, Key=key(user_pk(user_id), idempotency_sk(idem_key)), ConsistentRead=True
-        )
+        try:
+            response = self.client.get_item(
+                TableName=self._table,
+                Key=key(user_pk(user_id), idempotency_sk(idem_key)),
+                ConsistentRead=True,
+            )
+        except _TRANSPORT_ERRORS as exc:
+            raise (_unavailable(exc) or exc) from exc
         return response.get("Item")
 
     def get_chat(self, chat_id: int) -> Chat | None:
@@ -387,7 +446,7 @@ class DynamoDBChatRepository:
             response = self.client.get_item(
                 TableName=self._table, Key=key(chat_pk(chat_id), CHAT_META_SK), ConsistentRead=True
             )
-        except ClientError as exc:
+        except _TRANSPORT_ERRORS as exc:
             raise (_unavailable(exc) or exc) from exc
         item = response.get("Item")
         return _chat_from(item) if item is not None else None
@@ -413,7 +472,7 @@ class DynamoDBChatRepository:
             params["ExclusiveStartKey"] = key(user_pk(user_id), user_chat_sk(after_chat_id))
         try:
             response = self.client.query(**params)
-        except ClientError as exc:
+        except _TRANSPORT_ERRORS as exc:
             raise (_unavailable(exc) or exc) from exc
         chats = [
             ChatSummary(
@@ -446,16 +505,16 @@ class DynamoDBChatRepository:
         ]
         try:
             self.client.transact_write_items(TransactItems=items, ClientRequestToken=str(uuid.uuid4()))
-        except ClientError as exc:
-            if _code(exc) != "TransactionCanceledException":
-                raise (_unavailable(exc) or exc) from exc
+        except _TRANSPORT_ERRORS as exc:
+            if not isinstance(exc, ClientError) or _code(exc) != "TransactionCanceledException":
+                raise (_write_failed(exc) or exc) from exc
             codes = [str(r.get("Code", "None")) for r in _reasons(exc)]
             if codes and codes[0] == "ConditionalCheckFailed":
                 raise ChatNotFound(chat_id) from exc
             if "TransactionConflict" in codes:
                 raise WriteConflict() from exc
             if any(c in {"ThrottlingError", "ProvisionedThroughputExceeded"} for c in codes):
-                raise ServiceUnavailable() from exc
+                raise (OutcomeUnknown() if _answer_lost.get() else ServiceUnavailable()) from exc
             raise
 
 

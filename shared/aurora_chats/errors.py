@@ -46,6 +46,23 @@ class ServiceUnavailable(DomainError):
         super().__init__(reason)
 
 
+class OutcomeUnknown(DomainError):
+    """A write was sent but DynamoDB's answer never arrived (timeouts after retries): it may have taken effect.
+
+    Not a :class:`ServiceUnavailable` (that one promises nothing was written, so clients retry it blindly).
+    """
+
+    def __init__(
+        self,
+        reason: str = (
+            "The database did not confirm the change in time, so it may or may not have been made. "
+            "Repeat the request to find out: with the same Idempotency-Key a repeated POST returns the chat "
+            "if it was created; a repeated DELETE answers 404 if the chat was deleted."
+        ),
+    ) -> None:
+        super().__init__(reason)
+
+
 class ChatIdCollision(DomainError):
     """Internal: the generated chat id is taken; the use case retries with a new id."""
 

@@ -25,7 +25,11 @@ Timestamp = Annotated[
 
 
 class ApiModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, extra="forbid")
+    # defer_build: a model's validator is built when first used, not at import, so each function pays only for
+    # the models its route touches (measured by `make bench`: ~4 ms of every cold start). Validation is unchanged.
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, frozen=True, extra="forbid", defer_build=True
+    )
 
 
 # ---------------------------------------------------------------- domain entities (what the data layer stores)
@@ -139,30 +143,56 @@ class InitializeChatResponse(ApiModel):
 
 
 class DeleteChatResponse(ApiModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"chatId": 8, "deleted": True}]})
+    """The deleted chat's id; its message history is purged shortly after."""
+
+    # The schema describes what is sent: `deleted` always is, so it is required (not just defaulted).
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"chatId": 8, "deleted": True}]},
+        json_schema_mode_override="serialization",
+        json_schema_serialization_defaults_required=True,
+    )
 
     chat_id: ChatId
     deleted: Literal[True] = True
 
 
 class FieldProblem(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    """One invalid request field."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     field: str = Field(description="Where the problem is, e.g. `path.chatId` or `query.limit`.")
-    message: str
+    message: str = Field(description="What is wrong with it.")
 
 
 class Problem(BaseModel):
-    """RFC 9457 problem details."""
+    """RFC 9457 problem details: the body of every error this API answers."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(
+        frozen=True,
+        defer_build=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "https://docs.aurora-interactive.dev/problems/not-found",
+                    "title": "Not Found",
+                    "status": 404,
+                    "detail": "Chat 8 was not found.",
+                }
+            ]
+        },
+    )
 
-    type: str = Field(description="A URI reference identifying the problem type.")
-    title: str
-    status: int = Field(ge=400, le=599)
-    detail: str
-    instance: str | None = None
-    errors: list[FieldProblem] | None = None
+    type: str = Field(description="A URI identifying the problem type; stable, safe to branch on.")
+    title: str = Field(description="The HTTP status phrase.")
+    status: int = Field(ge=400, le=599, description="The HTTP status code.")
+    detail: str = Field(description="A human-readable explanation of this occurrence.")
+    instance: str | None = Field(
+        default=None, description="A URI identifying this occurrence, when there is one."
+    )
+    errors: list[FieldProblem] | None = Field(
+        default=None, description="The invalid request fields (400 validation problems only)."
+    )
 
 
 # ---------------------------------------------------------------- character cards (import)
@@ -171,7 +201,7 @@ class Problem(BaseModel):
 class CharacterCard(BaseModel):
     """A Character Card V2 or V3 file; our numeric id lives in ``data.extensions.aurora.characterId``."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     spec: Literal["chara_card_v2", "chara_card_v3"]
     character_id: CharacterId = Field(

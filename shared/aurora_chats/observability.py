@@ -2,12 +2,100 @@
 
 Service name, namespace and log level come from the standard Powertools environment variables set in
 ``template.yaml`` Globals, so nothing here is per-function.
+
+``tracer`` is a :class:`LazyTracer`: the Powertools ``Tracer`` (and with it the X-Ray SDK and its botocore patching)
+is built on the first invocation that X-Ray samples, never at import. Importing the X-Ray SDK creates its own botocore
+client for centralised sampling (aws-xray-sdk-python#273, #311) and patches a dozen libraries - tens of milliseconds
+of every cold start - while in Lambda an invocation whose trace header says ``Sampled=0`` records nothing at all.
+Sampled invocations are traced exactly as with ``Tracer``: the ``## handler`` subsegment with its ``ColdStart`` and
+``Service`` annotations, response/error metadata, and every DynamoDB call as a subsegment.
 """
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+import functools
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from aws_lambda_powertools import Logger, Metrics
+
+if TYPE_CHECKING:
+    from numbers import Number
+
+    from aws_lambda_powertools import Tracer
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_TRUTHY = frozenset({"1", "true", "yes", "on", "y", "t"})
+
+
+def _sampled() -> bool:
+    """Whether X-Ray samples the current invocation (Lambda sets ``_X_AMZN_TRACE_ID`` per invocation)."""
+    if os.environ.get("POWERTOOLS_TRACE_DISABLED", "").strip().lower() in _TRUTHY:
+        return False
+    return "Sampled=1" in os.environ.get("_X_AMZN_TRACE_ID", "")
+
+
+class LazyTracer:
+    """``aws_lambda_powertools.Tracer``, created on the first sampled invocation (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._tracer: Tracer | None = None
+        self._invoked = False
+
+    @property
+    def tracer(self) -> Tracer:
+        """The Powertools Tracer, created now if needed (explicit use always gets a real one)."""
+        if self._tracer is None:
+            from aws_lambda_powertools import Tracer
+            from aws_lambda_powertools.tracing import tracer as tracer_module
+
+            if self._invoked:
+                # Earlier, unsampled invocations already were this container's cold start.
+                tracer_module.is_cold_start = False
+            self._tracer = Tracer()
+        return self._tracer
+
+    def capture_lambda_handler(self, handler: F) -> F:
+        traced: Callable[..., Any] | None = None
+
+        @functools.wraps(handler)
+        def wrapper(event: Any, context: Any) -> Any:
+            nonlocal traced
+            if not _sampled():
+                self._invoked = True
+                return handler(event, context)
+            if traced is None:
+                traced = self.tracer.capture_lambda_handler(handler)
+            self._invoked = True
+            return traced(event, context)
+
+        return wrapper  # type: ignore[return-value]
+
+    def capture_method(self, method: F) -> F:
+        traced: Callable[..., Any] | None = None
+
+        @functools.wraps(method)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            nonlocal traced
+            if not _sampled():
+                return method(*args, **kwargs)
+            if traced is None:
+                traced = self.tracer.capture_method(method)
+            return traced(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    def put_annotation(self, key: str, value: str | Number | bool) -> None:
+        if _sampled():
+            self.tracer.put_annotation(key=key, value=value)
+
+    def put_metadata(self, key: str, value: Any, namespace: str | None = None) -> None:
+        if _sampled():
+            self.tracer.put_metadata(key=key, value=value, namespace=namespace)
+
 
 logger = Logger()
-tracer = Tracer()
+tracer = LazyTracer()
 metrics = Metrics()

@@ -1,0 +1,357 @@
+"""``python -m aurora_local``: the local runtime (``make run``), ``make token`` and ``make invoke``.
+
+``run`` starts moto's server as the embedded DynamoDB on ``127.0.0.1:$DYNAMODB_PORT`` (default 8000) in a child
+process - unless ``AWS_ENDPOINT_URL_DYNAMODB`` names an endpoint to use instead -, creates the table of
+``template.yaml`` (``aurora-chats-local``, or ``LOCAL_TABLE_NAME``), imports ``characters/`` with ``chats-admin``,
+starts each function's execution environment (a process each), the stream pump, and serves the API on
+``127.0.0.1:$PORT`` (default 3000) until SIGINT or SIGTERM, which stop every process it started and free both ports.
+A busy port is a one-line error and exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from aurora_local.template import ROOT, create_table
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+HOST = "127.0.0.1"
+READY_LINE = "Aurora Chats API ready"
+STARTUP_TIMEOUT_SECONDS = 30.0
+
+
+class StartupError(Exception):
+    """A one-line reason the runtime cannot start."""
+
+
+def _port(name: str, default: int) -> int:
+    raw = os.environ.get(name) or str(default)
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise StartupError(f"{name}={raw} is not a port number")
+    return int(raw)
+
+
+def port_in_use(port: int, host: str = HOST) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _listening(port: int, host: str = HOST) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=0.2).close()
+    except OSError:
+        return False
+    return True
+
+
+def start_embedded_dynamodb(port: int) -> subprocess.Popen[bytes]:
+    """moto's server in a child process (it exits by itself should this process die)."""
+    if port_in_use(port):
+        raise StartupError(
+            f"port {port} (DYNAMODB_PORT) is already in use: stop what holds it, pick another DYNAMODB_PORT, "
+            "or set AWS_ENDPOINT_URL_DYNAMODB to use that endpoint"
+        )
+    command = [
+        sys.executable,
+        "-m",
+        "aurora_local",
+        "dynamodb",
+        "--port",
+        str(port),
+        "--parent",
+        str(os.getpid()),
+    ]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, start_new_session=True)
+
+
+def wait_until_listening(child: subprocess.Popen[bytes], port: int) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while not _listening(port):
+        if child.poll() is not None:
+            raise StartupError(f"the embedded DynamoDB (moto) exited with code {child.returncode}")
+        if time.monotonic() > deadline:
+            raise StartupError(
+                f"the embedded DynamoDB did not listen on port {port} within {STARTUP_TIMEOUT_SECONDS:.0f} s"
+            )
+        time.sleep(0.05)
+
+
+def stop_child(child: subprocess.Popen[bytes] | None) -> None:
+    if child is None or child.poll() is not None:
+        return
+    child.terminate()
+    try:
+        child.wait(5)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait(5)
+
+
+def ensure_table(client: DynamoDBClient, table_name: str) -> bool:
+    """Create the template's table unless it exists; True when created."""
+    try:
+        client.describe_table(TableName=table_name)
+    except client.exceptions.ResourceNotFoundException:
+        create_table(client, table_name)
+        return True
+    return False
+
+
+def import_characters(table_name: str, endpoint: str | None, region: str) -> None:
+    from aurora_chats.admin import main as chats_admin
+
+    args = ["import-characters", str(ROOT / "characters"), "--table-name", table_name, "--region", region]
+    if endpoint:
+        args += ["--endpoint-url", endpoint]
+    if chats_admin(args) != 0:
+        raise StartupError("chats-admin import-characters failed (see above)")
+
+
+IDEMPOTENCY_WINDOW_SECONDS = 600
+
+
+def _dynamodb_child(port: int, parent: int) -> int:
+    """The embedded DynamoDB: moto's server until SIGTERM/SIGINT or until the parent process is gone.
+
+    Two DynamoDB guarantees moto's server lacks are added in front of it, because the service relies on them:
+
+    * Requests are read by a thread each but executed one at a time: moto's backend is not thread-safe (a
+      ``TransactWriteItems`` deep-copies the table for its rollback while another thread writes, fails, and its
+      rollback erases the other thread's write). One at a time gives atomic, serializable transactions.
+    * ``TransactWriteItems`` honours ``ClientRequestToken`` for 10 minutes: the SDK's retry of a transaction whose
+      answer was lost (a read timeout) gets the first answer again instead of running twice; the same token with
+      other parameters is ``IdempotentParameterMismatchException``.
+    """
+    import io
+    from collections.abc import Iterable
+    from typing import Any
+
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    backend = DomainDispatcherApplication(create_backend_app)
+    one_at_a_time = threading.Lock()
+    answered: dict[str, tuple[float, bytes, str, list[tuple[str, str]], list[bytes]]] = {}
+
+    def serialized(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        token, raw = None, b""
+        if environ.get("HTTP_X_AMZ_TARGET", "").endswith(".TransactWriteItems"):
+            raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            environ["wsgi.input"] = io.BytesIO(raw)
+            try:
+                token = json.loads(raw).get("ClientRequestToken")
+            except ValueError:
+                token = None
+        with one_at_a_time:
+            now = time.monotonic()
+            for old in [t for t, entry in answered.items() if now - entry[0] > IDEMPOTENCY_WINDOW_SECONDS]:
+                del answered[old]
+            if token and token in answered:
+                _, request, status, headers, body = answered[token]
+                if request != raw:
+                    mismatch = {
+                        "__type": "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException",
+                        "message": "The ClientRequestToken was used with other parameters.",
+                    }
+                    start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.0")])
+                    return [json.dumps(mismatch).encode()]
+                start_response(status, headers)
+                return body
+            captured: list[Any] = []
+
+            def capture(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
+                captured[:] = [status, headers]
+                return start_response(status, headers, *rest)
+
+            body = list(backend(environ, capture))
+            if token and captured and str(captured[0]).startswith("200"):
+                answered[token] = (now, raw, captured[0], captured[1], body)
+            return body
+
+    server = make_server(HOST, port, serialized, threaded=True, request_handler=MotoRequestHandler)
+    threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
+    while not stop.wait(0.5):
+        if os.getppid() != parent:
+            break
+    server.shutdown()
+    server.server_close()
+    return 0
+
+
+def _curl_example(port: int, token: str) -> str:
+    base = f"http://{HOST}:{port}"
+    return (
+        f"  TOKEN={token}\n"
+        f'  curl -s -X POST -H "Authorization: Bearer $TOKEN" {base}/characters/330905/chats\n'
+        f'  curl -s -H "Authorization: Bearer $TOKEN" {base}/chats\n'
+        f'  curl -s -X DELETE -H "Authorization: Bearer $TOKEN" {base}/chats/<chatId>'
+    )
+
+
+def run() -> int:
+    started = time.monotonic()
+    from aurora_local.runtime import (
+        FunctionError,
+        function_specs,
+        local_table_name,
+        prepare_process,
+        region,
+        worker_functions,
+    )
+
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    port = _port("PORT", 3000)
+    dynamodb_port = _port("DYNAMODB_PORT", 8000)
+    specs = function_specs()
+    prepare_process(specs, function_environment=False)  # each function's worker sets its own
+    functions = worker_functions(specs)
+    table_name = local_table_name()
+
+    from aurora_local.server import LocalApiServer
+
+    try:
+        server = LocalApiServer((HOST, port), functions)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise StartupError(
+                f"port {port} (PORT) is already in use: stop what holds it or pick another PORT"
+            ) from exc
+        raise
+    child: subprocess.Popen[bytes] | None = None
+    pump = None
+    serving: threading.Thread | None = None
+    try:
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
+        if not endpoint:
+            child = start_embedded_dynamodb(dynamodb_port)
+            endpoint = os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = f"http://{HOST}:{dynamodb_port}"
+        for function in functions.values():  # cold starts, each in its own process, while moto starts
+            function.start()
+        for function in functions.values():
+            try:
+                function.wait_ready()
+            except FunctionError as exc:
+                raise StartupError(str(exc)) from exc
+        if child is not None:
+            wait_until_listening(child, dynamodb_port)
+        import boto3
+
+        client = boto3.client("dynamodb", endpoint_url=endpoint)
+        ensure_table(client, table_name)
+        import_characters(table_name, endpoint, region())
+
+        from aurora_local.stream import StreamPump
+
+        pump = StreamPump(functions, table_name, dynamodb=client)
+        pump.start()
+        serving = threading.Thread(target=server.serve_forever, name="http", daemon=True)
+        serving.start()
+
+        from aurora_local.auth import issue_token
+
+        routes = "\n".join(f"  {route.route_key:<42} -> {route.function.name}" for route in server.routes)
+        subscribed = ", ".join(f"{m.function.name} ({m.event_name})" for m in pump.mappings) or "none"
+        print(
+            f"\nAurora Chats API   http://{HOST}:{port}\n"
+            f"OpenAPI / docs     http://{HOST}:{port}/openapi.json   http://{HOST}:{port}/docs\n"
+            f"DynamoDB           {endpoint}   table {table_name}\n"
+            f"Stream pump        {subscribed}\n"
+            f"Routes\n{routes}\n"
+            f"Try it (token for alice; `make token USER=bob` makes others)\n"
+            f"{_curl_example(port, issue_token('alice', 'Alice'))}\n"
+            f"{READY_LINE} in {time.monotonic() - started:.1f} s - Ctrl-C stops it",
+            flush=True,
+        )
+        while not stop.wait(0.5):
+            if child is not None and child.poll() is not None:
+                raise StartupError(f"the embedded DynamoDB (moto) exited with code {child.returncode}")
+        print("stopping", flush=True)
+        return 0
+    finally:
+        if serving is not None:
+            server.shutdown()
+        server.server_close()
+        if pump is not None:
+            pump.stop()
+        for function in functions.values():
+            function.stop()
+        stop_child(child)
+
+
+def token(user: str, name: str | None, lifetime: int) -> int:
+    from aurora_local.auth import issue_token
+
+    print(issue_token(user, name, lifetime_seconds=lifetime))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m aurora_local", description="Aurora Chats local runtime.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="Serve the API on 127.0.0.1:$PORT with an embedded DynamoDB.")
+    token_parser = commands.add_parser("token", help="Print a local JWT (HS256, LOCAL_JWT_SECRET).")
+    token_parser.add_argument("--user", default="alice", help="the sub claim (default alice)")
+    token_parser.add_argument("--name", default=None, help="the name claim (greetings use it)")
+    token_parser.add_argument(
+        "--lifetime", type=int, default=12 * 3600, help="seconds until exp (default 12 h)"
+    )
+    invoke_parser = commands.add_parser(
+        "invoke", help="Run one function on one event, like sam local invoke."
+    )
+    invoke_parser.add_argument("function", help="logical id in template.yaml, e.g. ListChatsFunction")
+    invoke_parser.add_argument(
+        "event", type=Path, help="event JSON file, e.g. events/list_chats.json ('-': stdin)"
+    )
+    child_parser = commands.add_parser("dynamodb", help=argparse.SUPPRESS)
+    child_parser.add_argument("--port", type=int, required=True)
+    child_parser.add_argument("--parent", type=int, required=True)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            return run()
+        if args.command == "token":
+            return token(args.user, args.name, args.lifetime)
+        if args.command == "invoke":
+            from aurora_local.invoke import invoke
+
+            print(json.dumps(invoke(args.function, args.event), indent=2))
+            return 0
+        return _dynamodb_child(args.port, args.parent)
+    except StartupError as exc:
+        print(f"aurora-local: {exc}", file=sys.stderr)
+        return 1

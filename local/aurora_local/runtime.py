@@ -1,0 +1,421 @@
+"""The functions of ``template.yaml`` as local, in-process Lambda execution environments.
+
+Everything comes from the template: ``CodeUri`` + ``Handler`` say what to import, ``Layers`` what to put on
+``sys.path``, ``Globals`` + the function's ``Environment`` what to put in the environment, ``Events`` which routes
+and streams feed it. Intrinsics are resolved the way CloudFormation would for a local stack: ``!Ref`` of a parameter
+is its ``Default``, ``!Ref`` of the table is the local table's name; a value that only exists in AWS (a Secrets
+Manager dynamic reference, ...) becomes a local value: the shell's variable of that name, else
+``local-dev-<name>`` (``CURSOR_SECRET`` -> ``local-dev-cursor-secret``).
+
+Each function is ONE execution environment, as a Lambda function with reserved concurrency 1: its module is imported
+once (cold start), its invocations run one at a time (the Powertools resolver keeps the current event on the module's
+``app``), and different functions run concurrently. ``make run`` gives each its own process
+(:class:`WorkerFunction`), so what Lambda isolates stays isolated: the shared layer's Powertools logger keys and
+metrics, module caches, the environment. ``make invoke`` runs one function in-process (:class:`LocalFunction`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import multiprocessing
+import os
+import re
+import signal
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from aurora_local.template import TEMPLATE, load_template, table_resource
+
+LOCAL_TABLE_NAME = "aurora-chats-local"
+ACCOUNT_ID = "123456789012"
+DEFAULT_REGION = "us-east-1"
+_SUB_VARIABLE = re.compile(r"\$\{([^}!]+)\}")
+
+
+class Unresolvable(Exception):
+    """A template value that only exists in AWS (dynamic references, attributes of resources we do not run)."""
+
+
+def local_table_name() -> str:
+    return os.environ.get("LOCAL_TABLE_NAME") or LOCAL_TABLE_NAME
+
+
+def region() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+
+
+@dataclass
+class Resolver:
+    """Resolves CloudFormation intrinsics for the local stack."""
+
+    template: dict[str, Any]
+    table_name: str
+    path: Path = TEMPLATE
+
+    def _ref(self, name: str) -> str:
+        pseudo = {
+            "AWS::Region": region(),
+            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::StackName": "aurora-chats-local",
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::NoValue": "",
+        }
+        if name in pseudo:
+            return pseudo[name]
+        parameters = self.template.get("Parameters") or {}
+        if name in parameters:
+            default = parameters[name].get("Default")
+            if default is None:
+                raise Unresolvable(f"parameter {name} has no Default")
+            return ",".join(map(str, default)) if isinstance(default, list) else str(default)
+        table_logical_id, _ = table_resource(self.path)
+        if name == table_logical_id:
+            return self.table_name
+        raise Unresolvable(f"!Ref {name}")
+
+    def _get_att(self, logical_id: str, attribute: str) -> str:
+        table_logical_id, _ = table_resource(self.path)
+        if logical_id == table_logical_id and attribute == "Arn":
+            return f"arn:aws:dynamodb:{region()}:{ACCOUNT_ID}:table/{self.table_name}"
+        raise Unresolvable(f"!GetAtt {logical_id}.{attribute}")
+
+    def resolve(self, value: Any) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, str | int | float):
+            text = str(value)
+            if "{{resolve:" in text:
+                raise Unresolvable(text)
+            return text
+        if isinstance(value, dict) and len(value) == 1:
+            ((kind, arg),) = value.items()
+            if kind == "Ref":
+                return self._ref(str(arg))
+            if kind == "Fn::GetAtt":
+                parts = arg if isinstance(arg, list) else str(arg).split(".", 1)
+                return self._get_att(str(parts[0]), str(parts[1]))
+            if kind == "Fn::Sub":
+                text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+
+                def substitute(match: re.Match[str]) -> str:
+                    name = match.group(1)
+                    if name in variables:
+                        return self.resolve(variables[name])
+                    if "." in name:
+                        logical_id, attribute = name.split(".", 1)
+                        return self._get_att(logical_id, attribute)
+                    return self._ref(name)
+
+                return self.resolve(_SUB_VARIABLE.sub(substitute, str(text)))
+            if kind == "Fn::Join":
+                separator, items = arg
+                return str(separator).join(self.resolve(item) for item in items)
+        raise Unresolvable(repr(value))
+
+
+def local_value(name: str) -> str:
+    """The local stand-in for an environment value that only exists in AWS."""
+    return os.environ.get(name) or "local-dev-" + name.lower().replace("_", "-")
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    code_dir: Path
+    handler: str
+    layer_dirs: tuple[Path, ...]
+    environment: dict[str, str]
+    timeout_seconds: int
+    memory_mb: int
+    events: dict[str, dict[str, Any]]
+
+    def events_of_type(self, kind: str) -> dict[str, dict[str, Any]]:
+        return {
+            name: event.get("Properties") or {}
+            for name, event in self.events.items()
+            if event["Type"] == kind
+        }
+
+
+def function_specs(template_path: Path = TEMPLATE, table_name: str | None = None) -> dict[str, FunctionSpec]:
+    """Every ``AWS::Serverless::Function`` of the template, with ``Globals`` applied and intrinsics resolved."""
+    template = load_template(template_path)
+    resolver = Resolver(template, table_name or local_table_name(), template_path)
+    root = template_path.parent
+    global_props: dict[str, Any] = (template.get("Globals") or {}).get("Function") or {}
+    resources: dict[str, dict[str, Any]] = template["Resources"]
+    specs: dict[str, FunctionSpec] = {}
+    for logical_id, resource in resources.items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        props = {**global_props, **(resource.get("Properties") or {})}
+        variables: dict[str, Any] = {
+            **((global_props.get("Environment") or {}).get("Variables") or {}),
+            **(((resource.get("Properties") or {}).get("Environment") or {}).get("Variables") or {}),
+        }
+        environment: dict[str, str] = {}
+        for name, value in variables.items():
+            try:
+                environment[name] = resolver.resolve(value)
+            except Unresolvable:
+                environment[name] = local_value(name)
+        layer_dirs: list[Path] = []
+        for layer in props.get("Layers") or []:
+            if isinstance(layer, dict) and "Ref" in layer and layer["Ref"] in resources:
+                layer_props = resources[layer["Ref"]].get("Properties") or {}
+                content = layer_props.get("ContentUri")
+                if isinstance(content, str):
+                    layer_dirs.append((root / content).resolve())
+        code_uri = props.get("CodeUri")
+        if not isinstance(code_uri, str):
+            raise ValueError(f"{logical_id}: only a local CodeUri folder is supported, got {code_uri!r}")
+        specs[logical_id] = FunctionSpec(
+            logical_id=logical_id,
+            code_dir=(root / code_uri).resolve(),
+            handler=str(props["Handler"]),
+            layer_dirs=tuple(layer_dirs),
+            environment=environment,
+            timeout_seconds=int(props.get("Timeout", 3)),
+            memory_mb=int(props.get("MemorySize", 128)),
+            events=dict(props.get("Events") or {}),
+        )
+    return specs
+
+
+def shared_environment(specs: dict[str, FunctionSpec]) -> dict[str, str]:
+    """The union of the functions' environments (one process hosts them all, so they must agree)."""
+    merged: dict[str, str] = {}
+    for spec in specs.values():
+        for name, value in spec.environment.items():
+            if merged.get(name, value) != value:
+                raise ValueError(f"functions disagree on {name}: they cannot share one process")
+            merged[name] = value
+    return merged
+
+
+def prepare_process(specs: dict[str, FunctionSpec], *, function_environment: bool = True) -> None:
+    """Environment and ``sys.path`` for hosting the functions, before any of them is imported.
+
+    ``function_environment=False``: the functions run elsewhere (their workers set their own environment).
+    """
+    os.environ.setdefault("AWS_REGION", DEFAULT_REGION)
+    os.environ.setdefault("AWS_DEFAULT_REGION", os.environ["AWS_REGION"])
+    if not (os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE")):
+        os.environ["AWS_ACCESS_KEY_ID"] = "local"
+        os.environ["AWS_SECRET_ACCESS_KEY"] = "local"
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")  # no X-Ray daemon here
+    if function_environment:
+        os.environ.update(shared_environment(specs))
+    for spec in specs.values():
+        for layer in spec.layer_dirs:
+            for folder in (layer / "python", layer):
+                if folder.is_dir() and str(folder) not in sys.path:
+                    sys.path.insert(0, str(folder))
+
+
+class LambdaContext:
+    """The context object Lambda passes to a handler (the fields Powertools and handlers read)."""
+
+    def __init__(self, spec: FunctionSpec) -> None:
+        self.function_name = spec.logical_id
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:{region()}:{ACCOUNT_ID}:function:{spec.logical_id}"
+        self.memory_limit_in_mb = spec.memory_mb
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{spec.logical_id}"
+        self.log_stream_name = "local"
+        self.identity = None
+        self.client_context = None
+        self.tenant_id = None
+        self._deadline = time.monotonic() + spec.timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class FunctionError(Exception):
+    """The function raised, crashed or timed out (Lambda reports it as a function error)."""
+
+
+@dataclass
+class LocalFunction:
+    """One execution environment of one function, in this process: imported once, one invocation at a time.
+
+    ``make invoke`` and tests use it directly; ``make run`` uses :class:`WorkerFunction`.
+    """
+
+    spec: FunctionSpec
+    _module: ModuleType | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def name(self) -> str:
+        return self.spec.logical_id
+
+    @property
+    def module(self) -> ModuleType | None:
+        return self._module
+
+    def load(self) -> Callable[[dict[str, Any], Any], Any]:
+        module_path, _, attribute = self.spec.handler.rpartition(".")
+        if self._module is None:
+            path = self.spec.code_dir / (module_path.replace(".", "/") + ".py")
+            module_name = f"aurora_local_fn_{self.spec.logical_id}"
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"{self.name}: cannot import {path}")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            spec.loader.exec_module(module)
+            self._module = module
+        handler: Callable[[dict[str, Any], Any], Any] = getattr(self._module, attribute)
+        return handler
+
+    def start(self) -> None:
+        """Begin the cold start (here: import the module now)."""
+        self.load()
+
+    def wait_ready(self) -> None:
+        """Wait for the cold start begun by :meth:`start`."""
+
+    def stop(self) -> None:
+        """End the execution environment."""
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        with self._lock:
+            handler = self.load()
+            return handler(event, LambdaContext(self.spec))
+
+
+def _worker_main(spec: FunctionSpec, connection: Connection) -> None:
+    """A function's execution environment: its own process, environment and module state, as in Lambda."""
+    signal.signal(
+        signal.SIGINT, signal.SIG_IGN
+    )  # Ctrl-C reaches the whole process group: the parent stops us
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)
+    os.environ.update(spec.environment)
+    prepare_process({spec.logical_id: spec})
+    function = LocalFunction(spec)
+    try:
+        function.load()
+    except BaseException as exc:
+        traceback.print_exc()
+        connection.send(("error", f"{spec.logical_id}: cold start failed: {type(exc).__name__}: {exc}"))
+        return
+    connection.send(("ready", None))
+    while True:
+        try:
+            event = connection.recv()
+        except (EOFError, OSError):
+            return  # the runtime is gone
+        if event is None:
+            return
+        try:
+            result = function.invoke(event)
+        except Exception as exc:
+            traceback.print_exc()  # Lambda logs the error and its stack trace
+            connection.send(("error", f"{type(exc).__name__}: {exc}"))
+        else:
+            connection.send(("ok", result))
+
+
+@dataclass
+class WorkerFunction(LocalFunction):
+    """One execution environment of one function in a child process: what Lambda isolates, isolated.
+
+    Module state, Powertools' logger keys and metrics, the environment and cold starts are the function's own;
+    invocations run one at a time; an invocation past the function's ``Timeout`` ends the environment (the next one
+    cold-starts), as does a crash.
+    """
+
+    _process: BaseProcess | None = None
+    _connection: Connection | None = None
+    _ready: bool = False
+
+    def start(self) -> None:
+        if self._process is not None and self._process.is_alive():
+            return
+        context = multiprocessing.get_context("spawn")
+        parent_end, child_end = context.Pipe()
+        process = context.Process(
+            target=_worker_main, args=(self.spec, child_end), name=f"lambda-{self.name}", daemon=True
+        )
+        process.start()
+        child_end.close()
+        self._process, self._connection, self._ready = process, parent_end, False
+
+    def wait_ready(self) -> None:
+        if self._ready:
+            return
+        if self._connection is None:
+            self.start()
+        assert self._connection is not None
+        try:
+            kind, payload = self._connection.recv()
+        except (EOFError, OSError) as exc:
+            self.stop()
+            raise FunctionError(
+                f"{self.name}: the execution environment exited during its cold start"
+            ) from exc
+        if kind != "ready":
+            self.stop()
+            raise FunctionError(str(payload))
+        self._ready = True
+
+    def stop(self, graceful: bool = True) -> None:
+        process, connection = self._process, self._connection
+        self._process, self._connection, self._ready = None, None, False
+        if connection is not None:
+            if graceful:
+                with contextlib.suppress(OSError):
+                    connection.send(None)
+            connection.close()
+        if process is not None:
+            process.join(2 if graceful else 0)
+            if process.is_alive():
+                process.kill()
+                process.join(2)
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        with self._lock:
+            if self._process is None or not self._process.is_alive():
+                self.stop()
+                self.start()
+            self.wait_ready()
+            assert self._connection is not None
+            try:
+                self._connection.send(event)
+                if not self._connection.poll(self.spec.timeout_seconds + 1):
+                    self.stop(graceful=False)
+                    raise FunctionError(f"Task timed out after {self.spec.timeout_seconds} seconds")
+                kind, payload = self._connection.recv()
+            except (EOFError, OSError) as exc:
+                self.stop()
+                raise FunctionError(f"{self.name}: the execution environment exited") from exc
+            if kind == "error":
+                raise FunctionError(str(payload))
+            return payload
+
+
+def local_functions(specs: dict[str, FunctionSpec]) -> dict[str, LocalFunction]:
+    """The functions in this process (``make invoke``, tests)."""
+    return {name: LocalFunction(spec) for name, spec in specs.items()}
+
+
+def worker_functions(specs: dict[str, FunctionSpec]) -> dict[str, LocalFunction]:
+    """The functions each in its own process (``make run``)."""
+    return {name: WorkerFunction(spec) for name, spec in specs.items()}

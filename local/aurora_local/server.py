@@ -1,0 +1,412 @@
+"""The HTTP API of ``template.yaml`` served locally: real HTTP in, API Gateway HTTP API (payload 2.0) events out.
+
+Routes come from the functions' ``HttpApi`` events (method, path, ``{param}`` / ``{proxy+}``, ``$default``) and the
+API's authorizer (``DefaultAuthorizer`` or the route's ``Auth``). Per request, as API Gateway does it: match the route
+(none: 404 ``{"message":"Not Found"}``), run the JWT authorizer (reject: 401 before any function runs), build the v2
+event (headers lower-cased, repeated ones comma-joined, cookies, query, path parameters, base64 for binary bodies,
+requestContext with requestId/time/http/authorizer), invoke the function, and turn its result into the response
+(``statusCode``/``headers``/``multiValueHeaders``/``cookies``/``isBase64Encoded``/``body``, or any other JSON value as
+a 200 ``application/json``). A function that raises is a 500 ``{"message":"Internal Server Error"}``.
+
+Requests are served by a thread each; different functions run concurrently, each in its own execution environment
+(see :mod:`aurora_local.runtime`); there is no lock across functions.
+Local extras, on paths the template does not route: ``GET /openapi.json`` and ``GET /docs`` (Swagger UI, offline).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from aws_lambda_powertools import Logger
+
+from aurora_local.auth import Unauthorized, authorize, problem_body
+from aurora_local.events import http_api_event
+from aurora_local.runtime import FunctionError, LocalFunction
+from aurora_local.template import ROOT, TEMPLATE, load_template
+
+MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+OPENAPI_FILE = ROOT / "openapi.json"
+# Headers the gateway sets itself: a function's own value is dropped.
+_HOP_BY_HOP = frozenset(
+    {"content-length", "transfer-encoding", "connection", "keep-alive", "apigw-requestid"}
+)
+
+log = Logger(service="aurora-local")
+
+
+@dataclass(frozen=True)
+class Authorizer:
+    name: str
+    identity_header: str
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str  # an HTTP method, or ANY
+    path: str  # /chats/{chatId}, or $default
+    function: LocalFunction
+    authorizer: Authorizer | None
+    scopes: tuple[str, ...]
+    pattern: re.Pattern[str]
+    parameters: tuple[str, ...]
+
+    @property
+    def route_key(self) -> str:
+        return "$default" if self.path == "$default" else f"{self.method} {self.path}"
+
+    @property
+    def specificity(self) -> tuple[int, int, int]:
+        """API Gateway's precedence: literal segments first, then fewer greedy variables, then a method over ANY."""
+        segments = [s for s in self.path.split("/") if s]
+        literal = sum(1 for s in segments if not s.startswith("{"))
+        greedy = sum(1 for s in segments if s.endswith("+}"))
+        return (literal if self.path != "$default" else -1, -greedy, 0 if self.method == "ANY" else 1)
+
+
+def _compile(path: str) -> tuple[re.Pattern[str], tuple[str, ...]]:
+    if path == "$default":
+        return re.compile(r"/.*"), ()
+    names: list[str] = []
+    parts: list[str] = []
+    for segment in path.strip("/").split("/"):
+        if segment.startswith("{") and segment.endswith("+}"):
+            names.append(segment[1:-2])
+            parts.append("(.+)")
+        elif segment.startswith("{") and segment.endswith("}"):
+            names.append(segment[1:-1])
+            parts.append("([^/]+)")
+        else:
+            parts.append(re.escape(segment))
+    return re.compile("/" + "/".join(parts)), tuple(names)
+
+
+def _authorizers(api: dict[str, Any]) -> tuple[dict[str, Authorizer], str | None]:
+    auth = (api.get("Properties") or {}).get("Auth") or {}
+    found: dict[str, Authorizer] = {}
+    for name, config in (auth.get("Authorizers") or {}).items():
+        if "JwtConfiguration" not in config:
+            raise ValueError(f"authorizer {name}: only JWT authorizers are emulated locally")
+        source = str(config.get("IdentitySource", "$request.header.Authorization"))
+        if not source.startswith("$request.header."):
+            raise ValueError(f"authorizer {name}: only a header identity source is emulated, got {source}")
+        found[name] = Authorizer(name, source.removeprefix("$request.header.").lower())
+    default = auth.get("DefaultAuthorizer")
+    return found, str(default) if default else None
+
+
+def build_routes(functions: dict[str, LocalFunction], template_path: Path = TEMPLATE) -> list[Route]:
+    resources: dict[str, dict[str, Any]] = load_template(template_path)["Resources"]
+    routes: list[Route] = []
+    for function in functions.values():
+        for event_name, props in function.spec.events_of_type("HttpApi").items():
+            api_ref = props.get("ApiId")
+            api = resources.get(api_ref["Ref"], {}) if isinstance(api_ref, dict) and "Ref" in api_ref else {}
+            authorizers, default = _authorizers(api)
+            route_auth = props.get("Auth") or {}
+            chosen = route_auth.get("Authorizer", default)
+            if chosen in (None, "NONE"):
+                authorizer = None
+            elif chosen in authorizers:
+                authorizer = authorizers[chosen]
+            else:
+                raise ValueError(f"{function.name}.{event_name}: unknown authorizer {chosen}")
+            path = str(props.get("Path", "$default"))
+            method = str(props.get("Method", "ANY")).upper()
+            pattern, parameters = _compile(path)
+            routes.append(
+                Route(
+                    method="ANY" if method in ("ANY", "*", "X-AMAZON-APIGATEWAY-ANY-METHOD") else method,
+                    path=path,
+                    function=function,
+                    authorizer=authorizer,
+                    scopes=tuple(route_auth.get("AuthorizationScopes") or ()),
+                    pattern=pattern,
+                    parameters=parameters,
+                )
+            )
+    keys = [route.route_key for route in routes]
+    duplicates = sorted({key for key in keys if keys.count(key) > 1})
+    if duplicates:
+        raise ValueError(f"routes declared twice in the template: {', '.join(duplicates)}")
+    return sorted(routes, key=lambda route: route.specificity, reverse=True)
+
+
+def match(routes: list[Route], method: str, raw_path: str) -> tuple[Route, dict[str, str]] | None:
+    for route in routes:
+        if route.method not in ("ANY", method):
+            continue
+        found = route.pattern.fullmatch(raw_path)
+        if found:
+            return route, {
+                name: unquote(value) for name, value in zip(route.parameters, found.groups(), strict=True)
+            }
+    return None
+
+
+def to_http_response(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
+    """A payload-2.0 Lambda result as API Gateway turns it into an HTTP response."""
+    if not (isinstance(result, dict) and "statusCode" in result):
+        return 200, [("Content-Type", "application/json")], json.dumps(result).encode()
+    status = int(result["statusCode"])
+    if not 100 <= status <= 599:
+        raise ValueError(f"statusCode {status}")
+    headers = [(str(k), str(v)) for k, v in (result.get("headers") or {}).items()]
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        headers.extend((str(name), str(value)) for value in values)
+    headers.extend(("Set-Cookie", str(cookie)) for cookie in result.get("cookies") or [])
+    raw = result.get("body")
+    if raw is None:
+        body = b""
+    elif result.get("isBase64Encoded"):
+        body = base64.b64decode(str(raw))
+    else:
+        body = str(raw).encode()
+    return status, headers, body
+
+
+def _gateway_message(status: int, message: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    return status, [("Content-Type", "application/json")], json.dumps({"message": message}).encode()
+
+
+# ---------------------------------------------------------------- local extras: the contract and Swagger UI
+
+
+def _generated_openapi(functions: dict[str, LocalFunction]) -> dict[str, Any]:
+    """The API's document merged from the functions' Powertools resolvers (when no openapi.json is committed)."""
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
+    merged: dict[str, Any] = {}
+    for function in functions.values():
+        if not function.spec.events_of_type("HttpApi"):
+            continue
+        function.load()
+        app = getattr(function.module, "app", None)
+        if not isinstance(app, APIGatewayHttpResolver):
+            continue
+        document: dict[str, Any] = json.loads(app.get_openapi_json_schema(title="Aurora Chats API"))
+        if not merged:
+            merged = document
+            continue
+        for path, operations in document.get("paths", {}).items():
+            merged.setdefault("paths", {}).setdefault(path, {}).update(operations)
+        for section, entries in document.get("components", {}).items():
+            merged.setdefault("components", {}).setdefault(section, {}).update(entries)
+    return merged
+
+
+def _swagger_dir() -> Path:
+    import aws_lambda_powertools.event_handler.openapi.swagger_ui as swagger_ui
+
+    return Path(swagger_ui.__file__).parent
+
+
+class LocalApiServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], functions: dict[str, LocalFunction]) -> None:
+        self.functions = functions
+        self.routes = build_routes(functions)
+        self._openapi: bytes | None = None
+        super().__init__(address, RequestHandler)
+
+    def openapi(self) -> bytes:
+        if OPENAPI_FILE.is_file():
+            return OPENAPI_FILE.read_bytes()
+        if self._openapi is None:
+            self._openapi = json.dumps(_generated_openapi(self.functions), indent=2).encode()
+        return self._openapi
+
+    def docs_page(self) -> bytes:
+        from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
+
+        spec: dict[str, Any] = json.loads(self.openapi())
+        spec["servers"] = [{"url": "/", "description": "this local runtime"}]
+        components = spec.setdefault("components", {})
+        if not components.get("securitySchemes"):
+            components["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            }
+            spec["security"] = [{"bearer": []}]
+        html = generate_swagger_html(
+            json.dumps(spec),
+            "/docs/swagger-ui-bundle.min.js",
+            "/docs/swagger-ui.min.css",
+            "/docs",
+            None,
+            True,
+        )
+        return html.encode()
+
+    def local_extra(
+        self, method: str, raw_path: str, raw_query: str
+    ) -> tuple[int, list[tuple[str, str]], bytes] | None:
+        if method not in ("GET", "HEAD"):
+            return None
+        if raw_path == "/openapi.json" or (raw_path == "/docs" and "format=json" in raw_query):
+            return 200, [("Content-Type", "application/json")], self.openapi()
+        if raw_path in ("/docs", "/docs/"):
+            return 200, [("Content-Type", "text/html; charset=utf-8")], self.docs_page()
+        assets = {
+            "/docs/swagger-ui-bundle.min.js": "text/javascript; charset=utf-8",
+            "/docs/swagger-ui.min.css": "text/css; charset=utf-8",
+        }
+        if raw_path in assets:
+            body = (_swagger_dir() / raw_path.removeprefix("/docs/")).read_bytes()
+            return 200, [("Content-Type", assets[raw_path]), ("Cache-Control", "max-age=3600")], body
+        return None
+
+
+class RequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive
+    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall between them
+    server: LocalApiServer
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug(format % args)
+
+    def _read_body(self) -> bytes | None:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks: list[bytes] = []
+            total = 0
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                total += size
+                if total > MAX_REQUEST_BYTES:
+                    raise OverflowError
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_REQUEST_BYTES:
+            raise OverflowError
+        return self.rfile.read(length) if length else b""
+
+    def _headers(self) -> dict[str, str]:
+        joined: dict[str, str] = {}
+        for name, value in self.headers.items():
+            key = name.lower()
+            if key in joined:
+                joined[key] += ("; " if key == "cookie" else ",") + value
+            else:
+                joined[key] = value
+        client_ip = self.client_address[0]
+        joined["x-forwarded-for"] = (
+            f"{joined['x-forwarded-for']}, {client_ip}" if "x-forwarded-for" in joined else client_ip
+        )
+        joined["x-forwarded-port"] = str(self.server.server_address[1])
+        joined["x-forwarded-proto"] = "http"
+        return joined
+
+    def _serve(self) -> None:
+        started = time.perf_counter()
+        request_id = uuid.uuid4().hex[:16]
+        method = self.command.upper()
+        raw_path, _, raw_query = self.path.partition("?")
+        route_key = "-"
+        try:
+            body = self._read_body()
+        except OverflowError:
+            self.close_connection = True
+            status, headers, payload = _gateway_message(413, "Request Entity Too Large")
+        except ValueError:  # an unreadable Content-Length or chunk size
+            self.close_connection = True
+            status, headers, payload = _gateway_message(400, "Bad Request")
+        else:
+            found = match(self.server.routes, method, raw_path)
+            extra = None if found else self.server.local_extra(method, raw_path, raw_query)
+            if extra is not None:
+                status, headers, payload = extra
+            elif found is None:
+                status, headers, payload = _gateway_message(404, "Not Found")
+            else:
+                route, parameters = found
+                route_key = route.route_key
+                status, headers, payload = self._invoke(
+                    route, parameters, method, raw_path, raw_query, body, request_id
+                )
+        self.send_response(status)
+        for name, value in headers:
+            if name.lower() not in _HOP_BY_HOP:
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Apigw-Requestid", request_id)
+        self.end_headers()
+        if method != "HEAD":
+            self.wfile.write(payload)
+        log.info(
+            "request",
+            requestId=request_id,
+            routeKey=route_key,
+            method=method,
+            path=raw_path,
+            status=status,
+            latencyMs=round((time.perf_counter() - started) * 1000, 1),
+        )
+
+    def _invoke(
+        self,
+        route: Route,
+        parameters: dict[str, str],
+        method: str,
+        raw_path: str,
+        raw_query: str,
+        body: bytes | None,
+        request_id: str,
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        headers = self._headers()
+        claims: dict[str, Any] | None = None
+        scopes: list[str] | None = None
+        if route.authorizer is not None:
+            try:
+                claims, scopes = authorize(headers.get(route.authorizer.identity_header))
+            except Unauthorized as exc:
+                problem = [("Content-Type", "application/problem+json"), ("WWW-Authenticate", "Bearer")]
+                return 401, problem, problem_body(401, "unauthenticated", str(exc))
+            if route.scopes and not set(route.scopes) & set(scopes or ()):
+                detail = "The token lacks the scope this route requires."
+                return (
+                    403,
+                    [("Content-Type", "application/problem+json")],
+                    problem_body(403, "forbidden", detail),
+                )
+        event = http_api_event(
+            method,
+            raw_path,
+            route_key=route.route_key,
+            path_parameters=parameters or None,
+            raw_query=raw_query,
+            headers=headers,
+            claims=claims,
+            body=body or None,
+            source_ip=self.client_address[0],
+            request_id=request_id,
+        )
+        if claims is not None:
+            event["requestContext"]["authorizer"]["jwt"]["scopes"] = scopes
+        try:
+            return to_http_response(route.function.invoke(event))
+        except FunctionError as exc:  # the function's own process logged its stack trace
+            log.error("function failed", function=route.function.name, requestId=request_id, error=str(exc))
+        except Exception:
+            log.exception("function failed", function=route.function.name, requestId=request_id)
+        return _gateway_message(500, "Internal Server Error")

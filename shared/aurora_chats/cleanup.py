@@ -1,0 +1,290 @@
+"""Cleanup use cases: purge a removed chat, delete a user's account data. Storage is passed in; never boto3 here.
+
+What triggers them (see ``functions/chat_cleanup/app.py`` and ``template.yaml``):
+
+* **purge** — the table stream's ``REMOVE`` of a chat record (``CHAT#<id>`` / ``META``), whether the API deleted it
+  or DynamoDB's TTL expired it. Deletes the owner's list entry, the chat's idempotency record (only while it still
+  names this chat) and every item of the chat's partition (messages), ``BatchWriteItem`` 25 keys at a time.
+* **user deletion** — EventBridge ``UserDeleted`` (``source: aurora.users``). Deletes every item under
+  ``USER#<userId>`` (list entries, idempotency records, anything else) and, always *before* the list entry that
+  names it, the chat record of each listed chat (so an interruption never orphans a chat record). Each deleted
+  chat record then arrives on the stream as a ``REMOVE`` and is purged as above, so there is one purge path.
+  One gap, by design: TTL may remove an expired chat's list entry before its chat record; such a chat is already
+  expired (hidden, refused) and its own TTL removal purges it.
+
+Both are idempotent: they re-read what is left and delete it, so a replayed record, a chat already purged and a
+run that stopped halfway all end in the same state.
+
+Time budget and continuation — never a silent timeout that leaves items behind:
+
+* Before every ``Query`` page and every ``BatchWriteItem`` (user deletion: every group of 25) the use case asks the :class:`TimeBudget` whether the
+  Lambda still has more than ``reserve_ms`` left. When it does not, it stops cleanly and returns
+  ``complete=False``. Nothing is lost: all that was done is done, the rest is re-queried next time.
+* Stream purge: the entry point reports that record (and every record after it in the batch, which it no longer
+  starts) in ``batchItemFailures``. Lambda checkpoints before the lowest reported sequence number and invokes again
+  from there, so the next invocation continues the same chat. Each such round counts against the event source
+  mapping's ``MaximumRetryAttempts``; with a 5-minute timeout one round deletes far more than 100,000 messages, so
+  the template's bound (20 rounds) is only reached by a record that really keeps failing — which then goes to the
+  stream DLQ (alarmed).
+* User deletion: the entry point re-publishes the work as a ``UserDeletionContinued`` event (our own source
+  ``aurora.chats``, so other consumers of ``UserDeleted`` never see duplicates) with a round counter; the rule for
+  it invokes the function again, which continues. This does not depend on Lambda's asynchronous retries (at most 2,
+  and meant for errors, not for progress), survives any number of chats, and is bounded by
+  :data:`MAX_USER_DELETION_ROUNDS`: past it the invocation fails, Lambda retries twice and then the event lands in
+  the UserDeleted DLQ (alarmed). Raising instead of re-publishing would only ever get 3 invocations.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from pydantic import BaseModel, ConfigDict, Field
+
+from aurora_chats.observability import logger, metrics
+
+CLEANUP_EVENTS_SOURCE = "aurora.chats"
+USER_DELETION_CONTINUED = "UserDeletionContinued"
+MAX_USER_DELETION_ROUNDS = 50
+# Stop this long before the Lambda timeout. Between two checks runs one Query page or one BatchWriteItem with its
+# retries (backoff ≤ ~7 s in all), so this leaves room to spare. Should DynamoDB hang beyond it, the invocation
+# times out: a function error that Lambda retries (the work is idempotent) and the Errors alarm reports.
+DEFAULT_RESERVE_MS = 15_000
+
+ItemKey = Mapping[str, Any]
+"""A table key as the data layer returns it; opaque to the use cases."""
+
+
+# ---------------------------------------------------------------- inputs
+
+
+class UserDeletedDetail(BaseModel):
+    """``detail`` of ``UserDeleted`` (and of our own ``UserDeletionContinued``, which adds the round)."""
+
+    model_config = ConfigDict(populate_by_name=True, frozen=True, extra="ignore")
+
+    user_id: str = Field(alias="userId", pattern=r"^[\x21-\x7e]{1,128}$")
+    continuation: int = Field(default=0, ge=0)
+
+
+class UserDeletedEvent(EventBridgeModel):
+    source: Literal["aurora.users", "aurora.chats"]
+    detail_type: Literal["UserDeleted", "UserDeletionContinued"] = Field(alias="detail-type")
+    detail: UserDeletedDetail
+
+
+@dataclass(frozen=True, slots=True)
+class RemovedChat:
+    """A chat record that left the table (stream ``REMOVE``): what the purge needs to know about it."""
+
+    chat_id: int
+    user_id: str | None
+    idempotency_key: str | None
+    expired: bool  # removed by DynamoDB's TTL rather than by the API
+
+
+# ---------------------------------------------------------------- ports
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPage:
+    keys: list[ItemKey]
+    next_start: ItemKey | None  # None: this was the last page
+
+
+@dataclass(frozen=True, slots=True)
+class UserItem:
+    key: ItemKey  # one of the user's own items (list entry, idempotency record, anything else)
+    chat_record_key: ItemKey | None  # for a list entry: the chat record it lists
+
+
+@dataclass(frozen=True, slots=True)
+class UserItemsPage:
+    items: list[UserItem]
+    next_start: ItemKey | None
+
+
+class CleanupStore(Protocol):
+    max_batch: int  # most keys one delete_items call accepts
+
+    def chat_items_page(self, chat_id: int, start: ItemKey | None) -> KeyPage:
+        """Keys of the chat's partition (messages and anything else stored under the chat)."""
+        ...
+
+    def user_items_page(self, user_id: str, start: ItemKey | None) -> UserItemsPage: ...
+
+    def owner_keys(self, chat: RemovedChat) -> list[ItemKey]:
+        """The owner's items that only exist for this chat (the list entry)."""
+        ...
+
+    def delete_items(self, keys: Sequence[ItemKey]) -> None:
+        """Delete at most ``max_batch`` items; retries throttling, raises ``ServiceUnavailable`` when it persists."""
+        ...
+
+    def delete_idempotency_record(self, user_id: str, idempotency_key: str, chat_id: int) -> None:
+        """Delete the record only while it still names ``chat_id`` (the key may already serve a newer chat)."""
+        ...
+
+
+class ContinuationQueue(Protocol):
+    def continue_user_deletion(self, user_id: str, round_: int) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TimeBudget:
+    """How long the invocation may keep working: stop while more than ``reserve_ms`` are left."""
+
+    remaining_ms: Callable[[], int]
+    reserve_ms: int = DEFAULT_RESERVE_MS
+
+    def running_low(self) -> bool:
+        return self.remaining_ms() < self.reserve_ms
+
+
+class OutOfTime(Exception):
+    """The work stopped early on purpose; running it again continues where it stopped."""
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeResult:
+    chat_id: int
+    complete: bool
+    items_deleted: int
+
+
+@dataclass(frozen=True, slots=True)
+class UserDeletionResult:
+    user_id: str
+    complete: bool
+    chats_deleted: int
+    items_deleted: int
+    continued_in_round: int | None = None
+
+
+# ---------------------------------------------------------------- use cases
+
+
+def _chunks[T](values: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def purge_chat(store: CleanupStore, chat: RemovedChat, budget: TimeBudget) -> PurgeResult:
+    """Delete everything a removed chat left behind; ``complete=False`` when the time budget ran out first."""
+    started = time.monotonic()
+    deleted = 0
+    complete = False
+    try:
+        if budget.running_low():
+            return PurgeResult(chat.chat_id, complete=False, items_deleted=0)
+        owner_keys = store.owner_keys(chat)
+        if owner_keys:
+            store.delete_items(owner_keys)
+        if chat.user_id is not None and chat.idempotency_key is not None:
+            store.delete_idempotency_record(chat.user_id, chat.idempotency_key, chat.chat_id)
+        start: ItemKey | None = None
+        while True:
+            if budget.running_low():
+                return PurgeResult(chat.chat_id, complete=False, items_deleted=deleted)
+            page = store.chat_items_page(chat.chat_id, start)
+            for chunk in _chunks(page.keys, store.max_batch):
+                if budget.running_low():
+                    return PurgeResult(chat.chat_id, complete=False, items_deleted=deleted)
+                store.delete_items(chunk)
+                deleted += len(chunk)
+            if page.next_start is None:
+                complete = True
+                return PurgeResult(chat.chat_id, complete=True, items_deleted=deleted)
+            start = page.next_start
+    finally:
+        metrics.add_metric(name="MessagesPurged", unit=MetricUnit.Count, value=deleted)
+        metrics.add_metric(
+            name="PurgeDuration", unit=MetricUnit.Milliseconds, value=(time.monotonic() - started) * 1000
+        )
+        if complete:
+            metrics.add_metric(name="ChatsPurged", unit=MetricUnit.Count, value=1)
+        logger.info(
+            "chat purge",
+            extra={
+                "chatId": chat.chat_id,
+                "expired": chat.expired,
+                "itemsDeleted": deleted,
+                "complete": complete,
+            },
+        )
+
+
+def delete_user_data(store: CleanupStore, user_id: str, budget: TimeBudget) -> UserDeletionResult:
+    """Delete every chat record of the user and every item under the user; stops when time runs low.
+
+    The user's items go in groups of ``max_batch``: first the chat records the group's list entries name, then
+    (only once those all succeeded) the group's own items. An interruption (time, throttling, a crash) can leave
+    list entries whose chat is already gone — the next round deletes them — but never a chat record nobody lists;
+    and every finished group is progress the next round does not repeat.
+    """
+    chats = items = 0
+    start: ItemKey | None = None
+    while True:
+        if budget.running_low():
+            return UserDeletionResult(user_id, complete=False, chats_deleted=chats, items_deleted=items)
+        page = store.user_items_page(user_id, start)
+        for group in _chunks(page.items, store.max_batch):
+            if budget.running_low():
+                return UserDeletionResult(user_id, complete=False, chats_deleted=chats, items_deleted=items)
+            chat_records = [item.chat_record_key for item in group if item.chat_record_key is not None]
+            if chat_records:
+                store.delete_items(chat_records)
+                chats += len(chat_records)
+            store.delete_items([item.key for item in group])
+            items += len(group) + len(chat_records)
+        if page.next_start is None:
+            return UserDeletionResult(user_id, complete=True, chats_deleted=chats, items_deleted=items)
+        start = page.next_start
+
+
+class UserDeletionStalled(Exception):
+    """Too many continuation rounds: fail so the event ends in the DLQ instead of looping forever."""
+
+
+def delete_user_account(
+    store: CleanupStore,
+    continuation: ContinuationQueue,
+    event: UserDeletedEvent,
+    budget: TimeBudget,
+) -> UserDeletionResult:
+    """Handle ``UserDeleted`` / ``UserDeletionContinued``: delete what fits in this invocation, hand on the rest."""
+    detail = event.detail
+    result = delete_user_data(store, detail.user_id, budget)
+    metrics.add_metric(name="UserChatsDeleted", unit=MetricUnit.Count, value=result.chats_deleted)
+    logger.info(
+        "user deletion",
+        extra={
+            "userId": detail.user_id,
+            "round": detail.continuation,
+            "chatsDeleted": result.chats_deleted,
+            "itemsDeleted": result.items_deleted,
+            "complete": result.complete,
+        },
+    )
+    if result.complete:
+        return result
+    next_round = detail.continuation + 1
+    if next_round > MAX_USER_DELETION_ROUNDS:
+        raise UserDeletionStalled(
+            f"deleting user {detail.user_id!r} did not finish in {MAX_USER_DELETION_ROUNDS} rounds"
+        )
+    continuation.continue_user_deletion(detail.user_id, next_round)
+    return UserDeletionResult(
+        user_id=result.user_id,
+        complete=False,
+        chats_deleted=result.chats_deleted,
+        items_deleted=result.items_deleted,
+        continued_in_round=next_round,
+    )

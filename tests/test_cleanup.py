@@ -1,0 +1,661 @@
+"""Event-driven cleanup on moto: stream purge of deleted and expired chats, UserDeleted, retries, time budget.
+
+Stream records are read from moto's real table stream, passed through the template's own ``FilterCriteria`` and
+wrapped as Lambda wraps them; nothing here hand-writes a stream record.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from aurora_chats.cleanup import DEFAULT_RESERVE_MS, MAX_USER_DELETION_ROUNDS
+from aurora_chats.dynamodb import DynamoDBChatRepository, chat_pk, message_item, user_pk
+from aurora_chats.dynamodb_cleanup import removed_chat, reset_events_client
+from aurora_chats.ids import new_message_id
+from aurora_chats.models import Message
+from aurora_local.filters import matches, matches_criteria
+from aurora_local.template import resources
+from botocore.awsrequest import AWSResponse, HTTPHeaders
+from pydantic import ValidationError
+
+from tests.conftest import ROOT, TABLE, Api, CallLog, FakeContext, load_function, table_items
+
+REGION = "us-east-1"
+TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+
+Item = dict[str, Any]
+
+
+# ---------------------------------------------------------------- helpers
+
+
+@pytest.fixture(autouse=True)
+def _real_dynamodb_limits(request: pytest.FixtureRequest) -> None:
+    """Every test on moto gets the ``calls`` guards: a BatchWriteItem of more than 25 items fails the test."""
+    if "ddb" in request.fixturenames:
+        request.getfixturevalue("calls")
+
+
+def cleanup() -> Any:
+    return load_function("chat_cleanup")
+
+
+def cleanup_props() -> dict[str, Any]:
+    props: dict[str, Any] = resources()["ChatCleanupFunction"]["Properties"]
+    return props
+
+
+def stream_filter() -> dict[str, Any]:
+    criteria: dict[str, Any] = cleanup_props()["Events"]["ChatRemoved"]["Properties"]["FilterCriteria"]
+    return criteria
+
+
+class Stream:
+    """Reads the table's stream like Lambda's poller: new records since the last read, filtered, wrapped."""
+
+    def __init__(self, ddb: Any) -> None:
+        # botocore derives an account endpoint (<account>.streams-ddb...) from the stream ARN, which moto does not
+        # route; the regional endpoint is what moto serves.
+        self.client = boto3.client(
+            "dynamodbstreams",
+            region_name=REGION,
+            endpoint_url=f"https://streams.dynamodb.{REGION}.amazonaws.com",
+        )
+        self.arn: str = ddb.describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
+        shards = self.client.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"]
+        self.iterators = [
+            self.client.get_shard_iterator(
+                StreamArn=self.arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            for shard in shards
+        ]
+
+    def read(self) -> list[Item]:
+        records: list[Item] = []
+        for index, iterator in enumerate(self.iterators):
+            while True:
+                page = self.client.get_records(ShardIterator=iterator, Limit=1000)
+                iterator = page["NextShardIterator"]
+                records.extend(self._as_lambda_record(r) for r in page["Records"])
+                if not page["Records"]:
+                    break
+            self.iterators[index] = iterator
+        return records
+
+    def _as_lambda_record(self, record: Any) -> Item:
+        wrapped: Item = json.loads(json.dumps(record, default=_epoch))
+        wrapped["eventSourceARN"] = self.arn
+        wrapped.setdefault("awsRegion", REGION)
+        return wrapped
+
+    def removed_chats(self, *, ttl: bool = False) -> list[Item]:
+        """The new records that pass the template's filter (TTL deletions carry the service identity)."""
+        passed = [r for r in self.read() if matches_criteria(stream_filter(), r)]
+        if ttl:
+            for record in passed:
+                record["userIdentity"] = dict(TTL_IDENTITY)
+        return passed
+
+
+def _epoch(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return int(value.timestamp())
+    raise TypeError(type(value))
+
+
+def batch(records: list[Item]) -> dict[str, Any]:
+    return {"Records": records}
+
+
+class CountdownContext(FakeContext):
+    """A Lambda context whose remaining time drops by ``step_ms`` every time it is asked: after ``checks`` budget
+    checks the purge sees less than its reserve left."""
+
+    def __init__(self, checks: int, step_ms: int = 1_000) -> None:
+        super().__init__(DEFAULT_RESERVE_MS + checks * step_ms)
+        self.step = step_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        remaining = self._remaining
+        self._remaining -= self.step
+        return remaining
+
+
+def plenty() -> FakeContext:
+    return FakeContext(remaining_ms=300_000)
+
+
+def grow_chat(ddb: Any, chat_id: int, total_messages: int) -> None:
+    """Bring the chat's history to ``total_messages`` by writing messages as the data layer stores them."""
+    chat = DynamoDBChatRepository(TABLE).get_chat(chat_id)
+    assert chat is not None
+    existing = len(messages(ddb, chat_id))
+    items = [
+        message_item(
+            chat,
+            Message(
+                message_id=new_message_id(),
+                role="user" if n % 2 else "character",
+                content=f"message {n}",
+                created_at=chat.created_at,
+            ),
+        )
+        for n in range(total_messages - existing)
+    ]
+    for start in range(0, len(items), 25):
+        requests: Any = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
+        assert not ddb.batch_write_item(RequestItems={TABLE: requests}).get("UnprocessedItems")
+    assert len(messages(ddb, chat_id)) == total_messages
+
+
+def messages(ddb: Any, chat_id: int) -> list[Item]:
+    return [i for i in partition(ddb, chat_pk(chat_id)) if i["SK"]["S"].startswith("MSG#")]
+
+
+def partition(ddb: Any, pk: str) -> list[Item]:
+    items: list[Item] = []
+    kwargs: dict[str, Any] = {
+        "TableName": TABLE,
+        "KeyConditionExpression": "PK = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": pk}},
+    }
+    while True:
+        page = ddb.query(**kwargs)
+        items.extend(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def keys_of(items: list[Item]) -> set[tuple[str, str]]:
+    return {(i["PK"]["S"], i["SK"]["S"]) for i in items}
+
+
+def leftovers(ddb: Any, chat_id: int, user: str) -> list[Item]:
+    """Every item the chat left anywhere: its partition, the user's list entry, idempotency records naming it."""
+    chat_items = partition(ddb, chat_pk(chat_id))
+    user_items = [i for i in partition(ddb, user_pk(user)) if i.get("chatId", {}).get("N") == str(chat_id)]
+    return chat_items + user_items
+
+
+def start_chat(api: Api, user: str = "alice", key: str | None = None, character: int = 330905) -> int:
+    response = api.initialize(character, user=user, key=key)
+    assert response.status == 201, response
+    chat_id: int = response.json["chatId"]
+    return chat_id
+
+
+def fake_response(status: int, parsed: dict[str, Any]) -> tuple[AWSResponse, dict[str, Any]]:
+    parsed.setdefault("ResponseMetadata", {"HTTPStatusCode": status, "HTTPHeaders": {}, "RetryAttempts": 0})
+    return AWSResponse("https://dynamodb.us-east-1.amazonaws.com/", status, HTTPHeaders(), None), parsed
+
+
+@contextmanager
+def inject(ddb: Any, operation: str, answer: Callable[[dict[str, Any]], Any]) -> Iterator[None]:
+    """Let ``answer(request parameters)`` replace DynamoDB's response to ``operation`` while it returns something.
+
+    A ``before-call`` hook on the real client: everything before it (parameter validation, the limit guards)
+    runs as usual, and the code under test gets the answer exactly as from DynamoDB."""
+
+    def hook(params: dict[str, Any], **_: Any) -> Any:
+        return answer(json.loads(params["body"]))
+
+    event = f"before-call.dynamodb.{operation}"
+    ddb.meta.events.register(event, hook)
+    try:
+        yield
+    finally:
+        ddb.meta.events.unregister(event, hook)
+
+
+# ---------------------------------------------------------------- the filter helper
+
+
+def test_filter_pattern_supports_exact_prefix_exists_and_alternatives() -> None:
+    pattern = {"eventName": ["REMOVE", "MODIFY"], "dynamodb": {"Keys": {"PK": {"S": [{"prefix": "CHAT#"}]}}}}
+    remove = {"eventName": "REMOVE", "dynamodb": {"Keys": {"PK": {"S": "CHAT#1"}}}}
+    assert matches(pattern, remove)
+    assert matches(pattern, {**remove, "eventName": "MODIFY"})
+    assert not matches(pattern, {**remove, "eventName": "INSERT"})
+    assert not matches(pattern, {"eventName": "REMOVE", "dynamodb": {"Keys": {"PK": {"S": "USER#a"}}}})
+    assert not matches(pattern, {"eventName": "REMOVE"})
+    assert matches({"userIdentity": [{"exists": False}]}, remove)
+    assert not matches({"userIdentity": [{"exists": True}]}, remove)
+    assert matches({"userIdentity": {"type": [{"exists": True}]}}, {"userIdentity": TTL_IDENTITY})
+    assert matches({"n": [3]}, {"n": 3}) and not matches({"n": [3]}, {"n": "3"})
+    assert matches({"tags": ["b"]}, {"tags": ["a", "b"]})
+    with pytest.raises(ValueError, match="unsupported"):
+        matches({"n": [{"numeric": [">", 1]}]}, {"n": 3})
+
+
+def test_template_filter_passes_only_removals_of_chat_records() -> None:
+    def record(event: str, pk: str, sk: str) -> Item:
+        return {"eventName": event, "dynamodb": {"Keys": {"PK": {"S": pk}, "SK": {"S": sk}}}}
+
+    assert matches_criteria(stream_filter(), record("REMOVE", "CHAT#42", "META"))
+    assert not matches_criteria(stream_filter(), record("INSERT", "CHAT#42", "META"))
+    assert not matches_criteria(stream_filter(), record("MODIFY", "CHAT#42", "META"))
+    assert not matches_criteria(
+        stream_filter(), record("REMOVE", "CHAT#42", "MSG#01JDQ8Z6R8W4X2V1T0S9R8Q7P6")
+    )
+    assert not matches_criteria(stream_filter(), record("REMOVE", "USER#alice", "CHAT#0000000000000042"))
+    assert not matches_criteria(
+        stream_filter(), record("INSERT", "CHAT#42", "MSG#01JDQ8Z6R8W4X2V1T0S9R8Q7P6")
+    )
+
+
+# ---------------------------------------------------------------- purge after DELETE
+
+
+def test_deleting_a_chat_with_2000_messages_purges_all_of_it_through_the_real_stream(
+    api: Api, ddb: Any, calls: CallLog
+) -> None:
+    # Given alice's chat with 2,000 messages (started with an Idempotency-Key), another chat of hers and bob's
+    doomed = start_chat(api, key="first-chat")
+    grow_chat(ddb, doomed, 2_000)
+    kept = start_chat(api)
+    grow_chat(ddb, kept, 30)
+    bobs = start_chat(api, user="bob", key="first-chat")
+    stream = Stream(ddb)
+    stream.read()  # the writes so far are not what we are testing
+    others_before = [i for i in table_items(ddb) if i["PK"]["S"] != chat_pk(doomed)]
+
+    # When alice deletes it and the stream's records reach the cleanup function
+    assert api.delete(doomed).status == 200
+    records = stream.removed_chats()
+    assert len(records) == 1  # the chat record's REMOVE; the list entry's REMOVE is filtered out
+    calls.clear()
+    response = cleanup().handler(batch(records), plenty())
+    purge_calls = CallLog(calls=list(calls.calls))
+
+    # Then nothing of that chat is left, the other chats are untouched, in few calls of at most 25 items
+    assert response == {"batchItemFailures": []}
+    assert leftovers(ddb, doomed, "alice") == []
+    others_before = [i for i in others_before if i.get("chatId", {}).get("N") != str(doomed)]
+    assert sorted(map(json.dumps, table_items(ddb))) == sorted(map(json.dumps, others_before))
+    assert {kept, bobs} <= {int(i["chatId"]["N"]) for i in table_items(ddb) if i["SK"]["S"] == "META"}
+    # 1,000 keys per page: 1,000 + 1,000 (+ the empty page real DynamoDB answers after a full one; moto does not)
+    assert purge_calls.count("Query") in (2, 3)
+    assert purge_calls.count("BatchWriteItem") == 1 + 80  # the list entry, then 2,000 messages 25 at a time
+    assert purge_calls.count("DeleteItem") == 1  # the idempotency record, only while it names this chat
+    assert len(purge_calls.calls) <= 85
+
+    # Replaying the same batch is harmless and cheap
+    calls.clear()
+    assert cleanup().handler(batch(records), plenty()) == {"batchItemFailures": []}
+    assert calls.calls == ["BatchWriteItem", "DeleteItem", "Query"]
+    assert leftovers(ddb, doomed, "alice") == []
+
+
+def test_purge_keeps_an_idempotency_key_that_already_serves_a_newer_chat(api: Api, ddb: Any) -> None:
+    first = start_chat(api, key="k-1")
+    stream = Stream(ddb)
+    assert api.delete(first).status == 200
+    # The key is free again once its chat is gone: a new chat takes it before the purge runs.
+    second = api.initialize(330905, key="k-1")
+    assert second.status == 201 and second.json["chatId"] != first
+    assert cleanup().handler(batch(stream.removed_chats()), plenty()) == {"batchItemFailures": []}
+    replay = api.initialize(330905, key="k-1")
+    assert replay.status == 200 and replay.json["chatId"] == second.json["chatId"]
+    assert leftovers(ddb, first, "alice") == []
+
+
+# ---------------------------------------------------------------- retention (TTL)
+
+
+def test_expired_chat_is_hidden_refused_and_purged_when_ttl_removes_its_record(
+    api: Api, ddb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aurora_chats.settings import reset_settings
+
+    monkeypatch.setenv("CHAT_RETENTION_DAYS", "1")
+    reset_settings()
+    expiring = start_chat(api)
+    grow_chat(ddb, expiring, 60)
+    kept = start_chat(api)
+    chat_items = partition(ddb, chat_pk(expiring)) + leftovers(ddb, expiring, "alice")
+    assert chat_items and all("expiresAt" in i for i in chat_items)
+
+    # Time passes: every item of the chat is past its expiresAt, but TTL has not removed anything yet.
+    for item in chat_items:
+        ddb.update_item(
+            TableName=TABLE,
+            Key={"PK": item["PK"], "SK": item["SK"]},
+            UpdateExpression="SET expiresAt = :past",
+            ExpressionAttributeValues={":past": {"N": "1700000000"}},
+        )
+    assert api.list().json["chatIds"] == [kept]
+    assert api.delete(expiring).status == 404
+
+    # DynamoDB's TTL removes the chat record (only that one, as it may): the stream carries the TTL identity.
+    stream = Stream(ddb)
+    stream.read()
+    ddb.delete_item(TableName=TABLE, Key={"PK": {"S": chat_pk(expiring)}, "SK": {"S": "META"}})
+    records = stream.removed_chats(ttl=True)
+    assert len(records) == 1 and removed_chat(records[0]).expired
+    assert cleanup().handler(batch(records), plenty()) == {"batchItemFailures": []}
+
+    assert leftovers(ddb, expiring, "alice") == []  # messages and the user's list entry are gone
+    assert api.list().json["chatIds"] == [kept]
+    assert partition(ddb, chat_pk(kept))
+
+
+# ---------------------------------------------------------------- retries and failures
+
+
+def test_unprocessed_items_and_throttling_are_retried_until_the_purge_is_clean(
+    api: Api, ddb: Any, calls: CallLog
+) -> None:
+    chat = start_chat(api)
+    grow_chat(ddb, chat, 100)
+    stream = Stream(ddb)
+    assert api.delete(chat).status == 200
+    records = stream.removed_chats()
+    seen = {"batches": 0}
+
+    def throttle(params: dict[str, Any]) -> Any:
+        seen["batches"] += 1
+        if seen["batches"] == 2:  # DynamoDB took none of this batch: all of it comes back unprocessed
+            return fake_response(200, {"UnprocessedItems": params["RequestItems"]})
+        if seen["batches"] == 4:  # and later it refuses a whole call
+            error = {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}
+            return fake_response(400, {"Error": error})
+        return None
+
+    calls.clear()
+    with inject(ddb, "BatchWriteItem", throttle):
+        assert cleanup().handler(batch(records), plenty()) == {"batchItemFailures": []}
+    assert leftovers(ddb, chat, "alice") == []
+    assert calls.count("BatchWriteItem") == 1 + 4 + 2  # list entry + 100 messages + the two retried calls
+
+
+def test_a_record_that_keeps_failing_is_reported_alone_and_the_rest_of_the_batch_completes(
+    api: Api, ddb: Any
+) -> None:
+    chats = [start_chat(api) for _ in range(3)]
+    for chat in chats:
+        grow_chat(ddb, chat, 40)
+    stream = Stream(ddb)
+    for chat in chats:
+        assert api.delete(chat).status == 200
+    records = stream.removed_chats()
+    assert [removed_chat(r).chat_id for r in records] == chats
+    poisoned = chat_pk(chats[1])
+
+    def refuse(params: dict[str, Any]) -> Any:
+        if params.get("ExpressionAttributeValues", {}).get(":pk", {}).get("S") == poisoned:
+            return fake_response(400, {"Error": {"Code": "ValidationException", "Message": "refused"}})
+        return None
+
+    with inject(ddb, "Query", refuse):
+        for _ in range(2):  # it keeps failing, the same way each time
+            response = cleanup().handler(batch(records), plenty())
+            assert response == {
+                "batchItemFailures": [{"itemIdentifier": records[1]["dynamodb"]["SequenceNumber"]}]
+            }
+    assert leftovers(ddb, chats[0], "alice") == [] and leftovers(ddb, chats[2], "alice") == []
+    assert len(partition(ddb, poisoned)) == 40
+
+    # Once the cause is gone, Lambda's redelivery (from the failed record on) finishes it.
+    assert cleanup().handler(batch(records[1:]), plenty()) == {"batchItemFailures": []}
+    assert all(leftovers(ddb, chat, "alice") == [] for chat in chats)
+
+
+# ---------------------------------------------------------------- time budget
+
+
+def test_a_purge_that_runs_out_of_time_continues_in_the_next_invocation(api: Api, ddb: Any) -> None:
+    big, small = start_chat(api), start_chat(api)
+    grow_chat(ddb, big, 300)
+    grow_chat(ddb, small, 10)
+    stream = Stream(ddb)
+    assert api.delete(big).status == 200 and api.delete(small).status == 200
+    records = stream.removed_chats()
+    assert len(records) == 2
+
+    pending, rounds, remaining = records, 0, []
+    while pending:
+        rounds += 1
+        assert rounds < 20, "the purge makes no progress"
+        # Each invocation may do 6 budgeted steps (a page or a batch of 25) before its time runs low.
+        response = cleanup().handler(batch(pending), CountdownContext(checks=6))
+        remaining.append(len(partition(ddb, chat_pk(big))))
+        failed = [f["itemIdentifier"] for f in response["batchItemFailures"]]
+        if rounds == 1:  # the big chat stopped halfway; the small one after it was not started
+            assert failed == [r["dynamodb"]["SequenceNumber"] for r in records]
+        # Lambda resumes from the lowest reported sequence number.
+        pending = [
+            r for r in pending if failed and int(r["dynamodb"]["SequenceNumber"]) >= min(map(int, failed))
+        ]
+
+    assert rounds > 2
+    assert remaining == sorted(remaining, reverse=True) and remaining[-1] == 0
+    assert leftovers(ddb, big, "alice") == [] and leftovers(ddb, small, "alice") == []
+
+
+# ---------------------------------------------------------------- UserDeleted
+
+
+def user_deleted(user: str) -> Item:
+    event: Item = json.loads((ROOT / "events" / "cleanup_user_deleted.json").read_text())
+    event["detail"]["userId"] = user
+    return event
+
+
+def test_user_deleted_removes_every_item_of_that_user_and_nothing_else(api: Api, ddb: Any) -> None:
+    alices = [start_chat(api, key="k-a"), start_chat(api), start_chat(api, character=1001)]
+    for chat in alices:
+        grow_chat(ddb, chat, 30)
+    bobs = start_chat(api, user="bob", key="k-a")
+    grow_chat(ddb, bobs, 30)
+    stream = Stream(ddb)
+    stream.read()
+    alice_keys = {k for chat in alices for k in keys_of(partition(ddb, chat_pk(chat)))}
+    alice_keys |= keys_of(partition(ddb, user_pk("alice")))
+    others = [i for i in table_items(ddb) if (i["PK"]["S"], i["SK"]["S"]) not in alice_keys]
+
+    result = cleanup().handler(user_deleted("alice"), plenty())
+    assert result["complete"] is True and result["chatsDeleted"] == 3
+    assert partition(ddb, user_pk("alice")) == []
+    # Each deleted chat record then purges its chat through the stream, as after a DELETE.
+    records = stream.removed_chats()
+    assert sorted(removed_chat(r).chat_id for r in records) == sorted(alices)
+    assert cleanup().handler(batch(records), plenty()) == {"batchItemFailures": []}
+
+    remaining = table_items(ddb)
+    assert not keys_of(remaining) & alice_keys
+    assert not [i for i in remaining if i.get("userId", {}).get("S") == "alice"]
+    assert sorted(map(json.dumps, remaining)) == sorted(map(json.dumps, others))
+    assert api.list(user="bob").json["chatIds"] == [bobs]
+
+
+def test_a_large_account_is_deleted_across_invocations_via_continuation_events(api: Api, ddb: Any) -> None:
+    for _ in range(60):
+        start_chat(api, key=None)
+    sqs = boto3.client("sqs", region_name=REGION)
+    events = boto3.client("events", region_name=REGION)
+    reset_events_client()
+    queue_url = sqs.create_queue(QueueName="continuations")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    # The template's rule for continuation events, with a queue standing in for the function.
+    pattern = cleanup_props()["Events"]["UserDeletionContinued"]["Properties"]["Pattern"]
+    events.put_rule(Name="continued", EventPattern=json.dumps(pattern))
+    events.put_targets(Rule="continued", Targets=[{"Id": "q", "Arn": queue_arn}])
+
+    event, rounds = user_deleted("alice"), 0
+    while True:
+        rounds += 1
+        result = cleanup().handler(event, CountdownContext(checks=1))  # time for one group of 25
+        if result["complete"]:
+            break
+        assert result["continuation"] == rounds
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        assert len(messages) == 1
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=messages[0]["ReceiptHandle"])
+        event = json.loads(messages[0]["Body"])
+        event.setdefault(
+            "account", "123456789012"
+        )  # EventBridge always sends it; moto's SQS delivery drops it
+        assert event["source"] == "aurora.chats" and event["detail"]["userId"] == "alice"
+    assert 2 < rounds < MAX_USER_DELETION_ROUNDS
+    assert partition(ddb, user_pk("alice")) == []
+    assert not [i for i in table_items(ddb) if i.get("userId", {}).get("S") == "alice"]
+
+
+def test_malformed_or_unknown_events_fail_loudly(ddb: Any) -> None:
+    with pytest.raises(ValidationError):
+        cleanup().handler(user_deleted(""), plenty())
+    with pytest.raises(ValueError, match="unsupported event"):
+        cleanup().handler({"hello": "world"}, plenty())
+
+
+# ---------------------------------------------------------------- event files and template
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "events").glob("cleanup_*.json")), ids=lambda p: p.name)
+def test_cleanup_event_files_are_accepted(ddb: Any, path: Path) -> None:
+    event = json.loads(path.read_text())
+    result = cleanup().handler(event, plenty())
+    if "Records" in event:
+        passed = [r for r in event["Records"] if matches_criteria(stream_filter(), r)]
+        assert passed, "an event file whose records the function would never receive"
+        assert result == {"batchItemFailures": []}
+    else:
+        assert result["complete"] is True
+
+
+def test_cleanup_function_is_wired_with_bounded_retries_dlqs_and_least_privilege() -> None:
+    props = cleanup_props()
+    stream = props["Events"]["ChatRemoved"]["Properties"]
+    assert stream["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert stream["BisectBatchOnFunctionError"] is True
+    assert 0 < stream["MaximumRetryAttempts"] <= 50 and 0 < stream["MaximumRecordAgeInSeconds"] <= 86_400
+    dlqs = {stream["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]}
+    for name in ("UserDeleted", "UserDeletionContinued"):
+        rule = props["Events"][name]["Properties"]
+        assert rule["RetryPolicy"]["MaximumRetryAttempts"] > 0
+        dlqs.add(rule["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0])
+    assert props["Events"]["UserDeleted"]["Properties"]["Pattern"] == {
+        "source": ["aurora.users"],
+        "detail-type": ["UserDeleted"],
+    }
+    dlqs.add(props["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0])
+    everything = resources()
+    for dlq in dlqs:
+        queue = everything[dlq]["Properties"]
+        assert queue["MessageRetentionPeriod"] == 14 * 86_400 and queue["SqsManagedSseEnabled"] is True
+    alarms = [a["Properties"] for a in resources("AWS::CloudWatch::Alarm").values()]
+    alarmed = {json.dumps(d["Value"]) for a in alarms for d in a.get("Dimensions", [])}
+    assert {json.dumps({"Fn::GetAtt": [q, "QueueName"]}) for q in dlqs} <= alarmed
+    function_alarms = {
+        a["MetricName"]
+        for a in alarms
+        if {"Name": "FunctionName", "Value": {"Ref": "ChatCleanupFunction"}} in a.get("Dimensions", [])
+    }
+    assert {"Errors", "IteratorAge"} <= function_alarms
+    actions = {
+        action
+        for policy in props["Policies"]
+        for statement in policy["Statement"]
+        for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+    }
+    assert actions == {"dynamodb:Query", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "events:PutEvents"}
+
+
+# ---------------------------------------------------------------- use cases on an in-memory store
+
+
+class InMemoryCleanupStore:
+    """:class:`aurora_chats.cleanup.CleanupStore` over a set of (PK, SK) keys; ``fail_on`` makes a delete fail."""
+
+    max_batch = 25
+
+    def __init__(self, keys: set[tuple[str, str]]) -> None:
+        self.keys = set(keys)
+        self.fail_on: Callable[[list[tuple[str, str]]], bool] = lambda batch: False
+
+    def _page(self, pk: str) -> list[dict[str, Any]]:
+        return [{"PK": {"S": p}, "SK": {"S": s}} for p, s in sorted(self.keys) if p == pk]
+
+    def chat_items_page(self, chat_id: int, start: Any) -> Any:
+        from aurora_chats.cleanup import KeyPage
+
+        return KeyPage(keys=list(self._page(chat_pk(chat_id))), next_start=None)
+
+    def user_items_page(self, user_id: str, start: Any) -> Any:
+        from aurora_chats.cleanup import UserItem, UserItemsPage
+
+        items = [
+            UserItem(
+                key=k,
+                chat_record_key={"PK": {"S": "CHAT#" + k["SK"]["S"][5:].lstrip("0")}, "SK": {"S": "META"}}
+                if k["SK"]["S"].startswith("CHAT#")
+                else None,
+            )
+            for k in self._page(user_pk(user_id))
+        ]
+        return UserItemsPage(items=items, next_start=None)
+
+    def owner_keys(self, chat: Any) -> list[Any]:
+        return []
+
+    def delete_items(self, keys: Any) -> None:
+        batch = [(k["PK"]["S"], k["SK"]["S"]) for k in keys]
+        assert len(batch) <= self.max_batch
+        if self.fail_on(batch):
+            raise RuntimeError("injected failure")
+        self.keys -= set(batch)
+
+    def delete_idempotency_record(self, user_id: str, idempotency_key: str, chat_id: int) -> None:
+        self.keys.discard((user_pk(user_id), f"IDEMPOTENCY#{idempotency_key}"))
+
+
+def test_an_interrupted_user_deletion_never_leaves_a_chat_record_that_nothing_lists() -> None:
+    from aurora_chats.cleanup import TimeBudget, delete_user_data
+
+    chats = [f"{n:016d}" for n in range(1, 41)]
+    keys = {(f"CHAT#{int(c)}", "META") for c in chats} | {("USER#alice", f"CHAT#{c}") for c in chats}
+    store = InMemoryCleanupStore(keys | {("USER#alice", "IDEMPOTENCY#k")})
+    store.fail_on = lambda batch: batch[0][0] == "USER#alice"  # chat records go, the list entries fail
+
+    with pytest.raises(RuntimeError):
+        delete_user_data(store, "alice", TimeBudget(lambda: 10**9))
+    listed = {int(sk[5:]) for pk, sk in store.keys if pk == "USER#alice" and sk.startswith("CHAT#")}
+    records = {int(pk[5:]) for pk, sk in store.keys if sk == "META"}
+    assert records <= listed and len(records) < len(chats)
+
+    store.fail_on = lambda batch: False
+    assert delete_user_data(store, "alice", TimeBudget(lambda: 10**9)).complete
+    assert store.keys == set()
+
+
+def test_a_user_deletion_that_never_finishes_ends_in_the_dlq_instead_of_looping() -> None:
+    from aurora_chats.cleanup import TimeBudget, UserDeletedEvent, UserDeletionStalled, delete_user_account
+
+    class Queue:
+        def __init__(self) -> None:
+            self.rounds: list[int] = []
+
+        def continue_user_deletion(self, user_id: str, round_: int) -> None:
+            self.rounds.append(round_)
+
+    event = user_deleted("alice")
+    store = InMemoryCleanupStore({("USER#alice", "IDEMPOTENCY#k")})
+    out_of_time = TimeBudget(lambda: 0)
+    queue = Queue()
+    event["detail"]["continuation"] = MAX_USER_DELETION_ROUNDS - 1
+    result = delete_user_account(store, queue, UserDeletedEvent.model_validate(event), out_of_time)
+    assert not result.complete and queue.rounds == [MAX_USER_DELETION_ROUNDS]
+    event["detail"]["continuation"] = MAX_USER_DELETION_ROUNDS
+    with pytest.raises(UserDeletionStalled):
+        delete_user_account(store, queue, UserDeletedEvent.model_validate(event), out_of_time)
+    assert queue.rounds == [MAX_USER_DELETION_ROUNDS]

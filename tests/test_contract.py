@@ -1,0 +1,487 @@
+"""The API contract: the committed ``openapi.json`` is the code's, valid, lint-clean, honoured by the handlers and
+usable from TypeScript.
+
+- drift: the committed file equals a fresh ``make openapi``;
+- validation: openapi-spec-validator (OpenAPI 3.1) and Spectral's ``spectral:oas`` ruleset with zero errors;
+- the SDK requirements of issue 5 asserted on the document (names, pagination, retries, ids, problems, ...);
+- schemathesis (all checks, positive and negative data, then the stateful phase over the OpenAPI links) against
+  the real handlers through :class:`aurora_local.wsgi.HttpApiWsgiApp`, on a moto table built from template.yaml;
+- TypeScript: openapi-typescript types + ``tsc`` on ``contract/client.ts`` (the SDK docs' three calls).
+
+Node tools come from ``contract/package-lock.json`` (``npm ci``); those tests skip, saying so, only without node.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from aurora_local.openapi import build_document, render
+from aurora_local.template import create_table
+from aurora_local.wsgi import HttpApiWsgiApp
+from hypothesis import HealthCheck, settings
+from openapi_spec_validator import OpenAPIV31SpecValidator
+from schemathesis import GenerationMode
+from schemathesis.config import SchemathesisConfig
+
+from tests.conftest import TABLE, reset_caches
+
+ROOT = Path(__file__).resolve().parents[1]
+OPENAPI = ROOT / "openapi.json"
+CONTRACT = ROOT / "contract"
+MAX_ID = 2**53 - 1
+TOKEN = "contract-test-token"
+USER_CLAIMS = {"sub": "contract-tester", "name": "Casey"}
+# Generated cases per operation (fuzzing + coverage + examples); stateful steps are bounded separately.
+MAX_EXAMPLES = 100
+STATEFUL_RUNS = 15
+STATEFUL_STEPS = 8
+
+
+def document() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(OPENAPI.read_text(encoding="utf-8"))
+    return loaded
+
+
+def operation(operation_id: str) -> dict[str, Any]:
+    for item in document()["paths"].values():
+        for candidate in item.values():
+            if isinstance(candidate, dict) and candidate.get("operationId") == operation_id:
+                found: dict[str, Any] = candidate
+                return found
+    raise AssertionError(f"no operation {operation_id}")
+
+
+def parameter(operation_id: str, name: str) -> dict[str, Any]:
+    found: list[dict[str, Any]] = [
+        p for p in operation(operation_id).get("parameters", []) if p["name"] == name
+    ]
+    assert len(found) == 1, (operation_id, name)
+    return found[0]
+
+
+# ---------------------------------------------------------------- drift, validation, lint
+
+
+def test_committed_openapi_matches_a_fresh_generation() -> None:
+    fresh = render(build_document())
+    assert OPENAPI.read_text(encoding="utf-8") == fresh, (
+        "openapi.json is stale: run `make openapi` and commit it"
+    )
+
+
+def test_openapi_is_valid_openapi_3_1() -> None:
+    spec = document()
+    assert spec["openapi"].startswith("3.1.")
+    errors = [str(error.message) for error in OpenAPIV31SpecValidator(spec).iter_errors()]
+    assert errors == []
+
+
+# ---------------------------------------------------------------- what the SDK needs from the document
+
+
+@pytest.mark.parametrize(
+    ("operation_id", "method_name", "method", "path"),
+    [
+        ("getChatsForUser", "listForUser", "get", "/chats"),
+        ("initializeChat", "initialize", "post", "/characters/{characterId}/chats"),
+        ("deleteChat", "delete", "delete", "/chats/{chatId}"),
+    ],
+)
+def test_each_operation_regenerates_the_documented_sdk_method(
+    operation_id: str, method_name: str, method: str, path: str
+) -> None:
+    op = document()["paths"][path][method]
+    assert op["operationId"] == operation_id
+    assert op["x-speakeasy-name-override"] == method_name
+    assert op["x-speakeasy-group"] == "chats"
+    assert op["tags"] == ["chats"]
+    assert op["summary"] and op["description"]
+
+
+def test_list_paginates_by_cursor_and_retries_like_delete() -> None:
+    assert operation("getChatsForUser")["x-speakeasy-pagination"] == {
+        "type": "cursor",
+        "inputs": [{"name": "cursor", "in": "parameters", "type": "cursor"}],
+        "outputs": {"nextCursor": "$.nextCursor", "results": "$.chatIds"},
+    }
+    for operation_id in ("getChatsForUser", "deleteChat"):
+        retries = operation(operation_id)["x-speakeasy-retries"]
+        assert retries["strategy"] == "backoff"
+        assert retries["statusCodes"] == ["429", "503"]
+        assert retries["retryConnectionErrors"] is True
+        backoff = retries["backoff"]
+        assert 0 < backoff["initialInterval"] <= backoff["maxInterval"] <= backoff["maxElapsedTime"]
+        assert backoff["exponent"] > 1
+
+
+def test_initialize_retries_only_when_nothing_was_written_and_asks_for_an_idempotency_key() -> None:
+    op = operation("initializeChat")
+    assert op["x-speakeasy-retries"]["statusCodes"] == ["429", "503"]
+    assert op["x-speakeasy-retries"]["retryConnectionErrors"] is False
+    assert "Idempotency-Key" in op["description"]
+    key = parameter("initializeChat", "Idempotency-Key")
+    assert key["in"] == "header" and key["required"] is False
+    assert key["schema"] == {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 255,
+        "pattern": "^[\\x21-\\x7e]+$",
+    }
+
+
+def test_every_id_is_a_json_safe_positive_integer() -> None:
+    bounds = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+    for operation_id, name in (("initializeChat", "characterId"), ("deleteChat", "chatId")):
+        schema = parameter(operation_id, name)["schema"]
+        assert {key: schema[key] for key in bounds} == bounds
+    schemas = document()["components"]["schemas"]
+    seen = 0
+    for model in schemas.values():
+        for name, prop in model.get("properties", {}).items():
+            if name in {"chatId", "characterId"}:
+                assert {key: prop[key] for key in bounds} == bounds, name
+                seen += 1
+            if name == "chatIds":
+                assert {key: prop["items"][key] for key in bounds} == bounds
+                seen += 1
+    assert seen >= 6
+
+
+def test_no_schema_keeps_pydantic_bound_keywords() -> None:
+    # Pydantic spells a bound it cannot translate as `ge`/`le`, which JSON Schema (and every SDK) ignores.
+    def schemas(node: Any) -> Iterator[dict[str, Any]]:
+        if isinstance(node, dict):
+            if isinstance(node.get("type"), str):
+                yield node
+            for value in node.values():
+                yield from schemas(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from schemas(value)
+
+    leftovers = [schema for schema in schemas(document()) if {"ge", "le", "gt", "lt"} & schema.keys()]
+    assert leftovers == []
+
+
+def test_limit_and_cursor_are_bounded() -> None:
+    assert parameter("getChatsForUser", "limit")["schema"] == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 100,
+        "default": 20,
+    }
+    cursor = parameter("getChatsForUser", "cursor")["schema"]
+    assert cursor["type"] == "string" and cursor["maxLength"] == 64
+
+
+def test_responses_use_real_status_codes_and_one_problem_schema() -> None:
+    every = {"400", "401", "413", "429", "431", "500", "503"}
+    expected = {
+        "getChatsForUser": {"200", *every},
+        "initializeChat": {"200", "201", "404", "409", "504", *every},
+        "deleteChat": {"200", "404", "504", *every},
+    }
+    for operation_id, statuses in expected.items():
+        responses = operation(operation_id)["responses"]
+        assert set(responses) == statuses, operation_id
+        for status, response in responses.items():
+            if status in {"429", "503", "504"}:
+                assert "Retry-After" in response["headers"], (operation_id, status)
+            if status >= "400" and status != "429":
+                assert list(response["content"]) == ["application/problem+json"]
+                assert response["content"]["application/problem+json"]["schema"] == {
+                    "$ref": "#/components/schemas/Problem"
+                }
+    problem = document()["components"]["schemas"]["Problem"]
+    assert set(problem["properties"]) == {"type", "title", "status", "detail", "instance", "errors"}
+    assert set(problem["required"]) == {"type", "title", "status", "detail"}
+    created = operation("initializeChat")["responses"]
+    for status in ("200", "201"):
+        assert created[status]["headers"]["Location"]["required"] is True
+        assert created[status]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/InitializeChatResponse"
+        }
+
+
+def test_bearer_jwt_applies_everywhere_and_servers_name_local_and_deployed() -> None:
+    spec = document()
+    assert spec["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": spec["components"]["securitySchemes"]["bearerAuth"]["description"],
+    }
+    assert spec["security"] == [{"bearerAuth": []}]
+    urls = [server["url"] for server in spec["servers"]]
+    assert urls[0] == "http://127.0.0.1:3000"
+    assert any("execute-api" in url for url in urls[1:])
+
+
+def test_examples_use_the_sdk_values() -> None:
+    assert parameter("initializeChat", "characterId")["examples"]["sdk"]["value"] == 330905
+    assert parameter("deleteChat", "chatId")["examples"]["sdk"]["value"] == 8
+    created = operation("initializeChat")["responses"]["201"]["content"]["application/json"]["examples"]
+    assert created["sdk"]["value"]["characterId"] == 330905
+    listed = operation("getChatsForUser")["responses"]["200"]["content"]["application/json"]["examples"]
+    assert listed["sdk"]["value"]["chatIds"] == [8]
+
+
+def test_links_chain_create_list_delete() -> None:
+    links = operation("initializeChat")["responses"]["201"]["links"]
+    assert links["DeleteChat"] == {
+        "operationId": "deleteChat",
+        "parameters": {"chatId": "$response.body#/chatId"},
+    }
+    assert links["ListChats"]["operationId"] == "getChatsForUser"
+    listed = operation("getChatsForUser")["responses"]["200"]["links"]
+    assert listed["DeleteFirstChat"]["parameters"] == {"chatId": "$response.body#/chatIds/0"}
+
+
+# ---------------------------------------------------------------- node tools (Spectral, openapi-typescript, tsc)
+
+
+@pytest.fixture(scope="module")
+def npm() -> Path:
+    """``contract/node_modules`` from the committed lock file (installed once; reused while up to date)."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("node/npm not installed: the Spectral lint and TypeScript checks need Node.js 20+")
+    lock = CONTRACT / "package-lock.json"
+    stamp = CONTRACT / "node_modules" / ".package-lock.json"
+    # One installer at a time (pytest-xdist workers share the folder).
+    with (CONTRACT / ".npm-install.lock").open("w") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        if not stamp.exists() or stamp.stat().st_mtime < lock.stat().st_mtime:
+            subprocess.run(
+                ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
+                cwd=CONTRACT,
+                check=True,
+                timeout=300,
+            )
+    return CONTRACT / "node_modules" / ".bin"
+
+
+def run_node_tool(bin_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(bin_dir / args[0]), *args[1:]], cwd=CONTRACT, capture_output=True, text=True, timeout=180
+    )
+
+
+def test_spectral_oas_ruleset_reports_no_errors_or_warnings(npm: Path) -> None:
+    result = run_node_tool(
+        npm, "spectral", "lint", "--ruleset", ".spectral.yaml", "--format", "json", "--quiet", str(OPENAPI)
+    )
+    findings = json.loads(result.stdout or "[]")
+    problems = [f"{f['code']} {'.'.join(map(str, f['path']))}: {f['message']}" for f in findings]
+    assert problems == [], result.stderr
+
+
+def test_typescript_client_makes_the_sdk_calls_with_the_documented_types(npm: Path) -> None:
+    generated = run_node_tool(npm, "openapi-typescript", str(OPENAPI), "--output", "generated/schema.d.ts")
+    assert generated.returncode == 0, generated.stdout + generated.stderr
+    checked = run_node_tool(npm, "tsc", "--project", "tsconfig.json")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+# ---------------------------------------------------------------- schemathesis against the handlers
+
+
+def fresh_table() -> None:
+    """The test table (from template.yaml) with the demo characters, in the current moto account."""
+    from aurora_chats.admin import import_characters
+    from aurora_chats.dynamodb import get_client
+
+    reset_caches()
+    create_table(get_client(), TABLE)
+    assert import_characters([str(ROOT / "characters")], TABLE, region="us-east-1") == 0
+
+
+def claims_for(token: str) -> dict[str, Any] | None:
+    """The JWT authorizer's stand-in: one valid token, everything else is rejected (no claims)."""
+    return dict(USER_CLAIMS) if token == TOKEN else None
+
+
+CHARACTER_IDS = sorted(
+    json.loads(card.read_text(encoding="utf-8"))["data"]["extensions"]["aurora"]["characterId"]
+    for card in (ROOT / "characters").glob("*.json")
+)
+CONFIG = SchemathesisConfig.from_dict(
+    {
+        "seed": 5,
+        "checks": {
+            "enabled": True,
+            # API Gateway's HTTP API (not our code) answers a method it has no route for with 404 {"message": ...},
+            # never 405 + Allow; the adapter reproduces that, so this check would only test AWS.
+            "unsupported_method": {"enabled": False},
+        },
+        "generation": {"mode": "all", "max-examples": MAX_EXAMPLES, "database": "none"},
+        "phases": {"stateful": {"enabled": True, "max-steps": STATEFUL_STEPS}},
+        "auth": {"openapi": {"bearerAuth": {"bearer": TOKEN}}},
+        # Characters are imported, never created through this API: half of the generated character ids are the
+        # demo cards' (so chats get created and the links get followed), the other half stay random (-> 404).
+        "dictionaries": {"characters": {"values": CHARACTER_IDS}},
+        "parameters": {"path.characterId": {"dictionary": "characters", "probability": 0.5}},
+    }
+)
+schema = schemathesis.openapi.from_path(OPENAPI, config=CONFIG)
+schema.app = HttpApiWsgiApp(claims_for)
+CASES: Counter[str] = Counter()
+
+
+def wsgi_call(
+    method: str, path: str, headers: dict[str, str] | None = None
+) -> tuple[str, dict[str, str], Any]:
+    from werkzeug.test import Client
+
+    response = Client(HttpApiWsgiApp(claims_for)).open(path, method=method, headers=headers or {})
+    return response.status, dict(response.headers), response.get_json(force=True, silent=True)
+
+
+def test_adapter_answers_unrouted_requests_like_api_gateway() -> None:
+    for method, path in (("PATCH", "/chats"), ("GET", "/chats/8"), ("GET", "/nope")):
+        status, headers, body = wsgi_call(method, path, {"Authorization": f"Bearer {TOKEN}"})
+        assert (status, headers["Content-Type"], body) == (
+            "404 Not Found",
+            "application/json",
+            {"message": "Not Found"},
+        )
+
+
+def test_adapter_passes_claims_only_for_the_valid_token(ddb: Any, characters: None) -> None:
+    assert wsgi_call("GET", "/chats", {"Authorization": f"Bearer {TOKEN}"})[0] == "200 OK"
+    for headers in ({}, {"Authorization": "Bearer forged"}, {"Authorization": f"Basic {TOKEN}"}):
+        status, response_headers, body = wsgi_call("GET", "/chats", headers)
+        assert status == "401 Unauthorized" and response_headers["Content-Type"] == "application/problem+json"
+        assert body["status"] == 401
+
+
+def test_adapter_routes_percent_encoded_path_parameters_decoded(ddb: Any, characters: None) -> None:
+    status, headers, body = wsgi_call(
+        "POST", "/characters/330905/chats", {"Authorization": f"Bearer {TOKEN}"}
+    )
+    assert status == "201 Created" and headers["Location"] == f"/chats/{body['chatId']}"
+    status, _, body = wsgi_call(
+        "DELETE",
+        f"/chats/%3{str(body['chatId'])[0]}{str(body['chatId'])[1:]}",
+        {"Authorization": f"Bearer {TOKEN}"},
+    )
+    assert status == "200 OK" and body["deleted"] is True
+
+
+def test_location_of_a_new_chat_resolves_on_a_deployed_stage(ddb: Any, characters: None) -> None:
+    """On `https://{apiId}.execute-api.../dev` every path starts with the stage; so must the Location."""
+    from aurora_local.events import http_api_event
+
+    from tests.conftest import FakeContext, load_function
+
+    event = http_api_event(
+        "POST",
+        "/dev/characters/330905/chats",
+        route_key="POST /characters/{characterId}/chats",
+        path_parameters={"characterId": "330905"},
+        claims=dict(USER_CLAIMS),
+    )
+    event["requestContext"]["stage"] = "dev"
+    result = load_function("initialize_chat").handler(event, FakeContext())
+    chat_id = json.loads(result["body"])["chatId"]
+    assert (result["statusCode"], result["headers"]["Location"]) == (201, f"/dev/chats/{chat_id}")
+    pattern = operation("initializeChat")["responses"]["201"]["headers"]["Location"]["schema"]["pattern"]
+    assert re.fullmatch(pattern, result["headers"]["Location"])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report_case_counts() -> Iterator[None]:
+    yield
+    if CASES:
+        print("\nschemathesis cases per operation:", dict(sorted(CASES.items())))
+
+
+def issue_generated_cursor(case: schemathesis.Case[Any]) -> None:
+    """Give a positive case a cursor the server could have issued to this caller.
+
+    Cursors are HMAC-signed by the server, so any cursor a generator invents is forged and a 400 by contract (a
+    schema cannot express a signature). Negative cases keep their garbage; positive ones exercise paging instead.
+    """
+    meta = case.meta
+    if meta is None or meta.generation.mode is not GenerationMode.POSITIVE:
+        return
+    if isinstance(case.query, dict) and isinstance(case.query.get("cursor"), str):
+        from aurora_chats.cursor import encode_cursor
+        from aurora_chats.settings import get_settings
+
+        digest = hashlib.sha256(case.query["cursor"].encode()).digest()
+        last_chat_id = int.from_bytes(digest[:6]) % MAX_ID + 1
+        case.query["cursor"] = encode_cursor(get_settings().cursor_secret, USER_CLAIMS["sub"], last_chat_id)
+
+
+@schema.parametrize()
+@settings(suppress_health_check=list(HealthCheck), deadline=None)
+def test_handlers_honour_the_contract(case: schemathesis.Case[Any], ddb: Any, characters: None) -> None:
+    mode = case.meta.generation.mode.value if case.meta is not None else "?"
+    CASES[f"{case.operation.label} {mode}"] += 1
+    issue_generated_cursor(case)
+    case.call_and_validate()
+
+
+def test_stateful_create_list_delete_follows_the_links(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto import mock_aws
+    from schemathesis.specs.openapi import stateful
+
+    likely_root = stateful.is_likely_root_transition
+    # Schemathesis starts scenarios only at operations it expects to succeed on random input, and rules out a POST
+    # whose path names a resource no operation produces (characters are imported, not created here). With the
+    # character dictionary above that POST does succeed, so it is a root too: scenarios begin with a create.
+    monkeypatch.setattr(
+        stateful,
+        "is_likely_root_transition",
+        lambda operation, node, produced: (
+            operation.method == "post" or likely_root(operation, node, produced)
+        ),
+    )
+
+    class ChatsWorkflow(schema.as_state_machine()):  # type: ignore[misc]
+        """Each scenario gets a fresh table: generation must not depend on what an earlier scenario left."""
+
+        def setup(self) -> None:
+            self.aws = mock_aws()
+            self.aws.start()
+            fresh_table()
+
+        def teardown(self) -> None:
+            reset_caches()
+            self.aws.stop()
+            super().teardown()
+
+        def before_call(self, case: schemathesis.Case[Any]) -> None:
+            CASES[f"stateful {case.operation.label}"] += 1
+            issue_generated_cursor(case)
+
+        def after_call(self, response: schemathesis.Response, case: schemathesis.Case[Any]) -> None:
+            super().after_call(response, case)
+            outcomes[f"{case.operation.label} {response.status_code}"] += 1
+
+    outcomes: Counter[str] = Counter()
+    ChatsWorkflow.run(
+        settings=settings(
+            max_examples=STATEFUL_RUNS,
+            stateful_step_count=STATEFUL_STEPS,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+            derandomize=True,
+        )
+    )
+    # The scenarios really chained: chats were created, listed and deleted through the links.
+    assert outcomes["POST /characters/{characterId}/chats 201"] > 0, outcomes
+    assert outcomes["GET /chats 200"] > 0, outcomes
+    assert outcomes["DELETE /chats/{chatId} 200"] > 0, outcomes

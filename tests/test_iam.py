@@ -1,0 +1,267 @@
+"""Least privilege (OWASP API8): each function's IAM actions in template.yaml are exactly what its code calls.
+
+"What the code calls" is not a hand-written list: every scenario of each function (happy paths, replays, conflicts,
+404s, 400s, continuations) runs on moto with botocore's ``before-parameter-build`` hook recording each AWS call, and
+the calls are translated to the IAM actions that authorize them (a ``TransactWriteItems`` needs the action of each of
+its entries: ``Put`` -> ``dynamodb:PutItem``...). The template must grant exactly those, on exactly the resources the
+calls name (the table's ARN), with no wildcard anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from aurora_local.template import load_template
+
+from tests.conftest import TABLE, Api
+
+TABLE_ARN = {"Fn::GetAtt": ["ChatsTable", "Arn"]}
+TRANSACT_ENTRY_ACTIONS = {
+    "Put": "dynamodb:PutItem",
+    "Delete": "dynamodb:DeleteItem",
+    "Update": "dynamodb:UpdateItem",
+    "ConditionCheck": "dynamodb:ConditionCheckItem",
+}
+
+
+class Grants:
+    """IAM (action, resource) pairs needed by the recorded calls; resource is the table's ARN or a name."""
+
+    def __init__(self) -> None:
+        self.needed: set[tuple[str, str]] = set()
+
+    def __call__(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        service = model.service_model.signing_name or model.service_model.endpoint_prefix
+        if service != "dynamodb":
+            self.needed.add(
+                (f"{service}:{model.name}", str(params.get("Entries", [{}])[0].get("EventBusName", "*")))
+            )
+            return
+        if model.name == "TransactWriteItems":
+            for entry in params["TransactItems"]:
+                ((kind, body),) = entry.items()
+                self.needed.add((TRANSACT_ENTRY_ACTIONS[kind], body["TableName"]))
+        elif model.name in ("BatchWriteItem", "BatchGetItem"):
+            for table in params["RequestItems"]:
+                self.needed.add((f"dynamodb:{model.name}", table))
+        else:
+            self.needed.add((f"dynamodb:{model.name}", params["TableName"]))
+
+
+@pytest.fixture
+def grants(ddb: Any, characters: None) -> Iterator[Grants]:
+    recorder = Grants()
+    ddb.meta.events.register("before-parameter-build", recorder)
+    yield recorder
+    ddb.meta.events.unregister("before-parameter-build", recorder)
+
+
+def granted(function: str) -> set[tuple[str, Any]]:
+    """(action, resource) pairs of a function's inline policy statements; anything else fails the test."""
+    properties = load_template()["Resources"][function]["Properties"]
+    pairs: set[tuple[str, Any]] = set()
+    for policy in properties.get("Policies", []):
+        assert set(policy) == {"Statement"}, f"{function}: only inline statements, not {policy}"
+        for statement in policy["Statement"]:
+            assert statement["Effect"] == "Allow"
+            assert "NotAction" not in statement and "NotResource" not in statement
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = (
+                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            )
+            for action in actions:
+                for resource in resources:
+                    assert "*" not in action, f"{function}: wildcard action {action}"
+                    assert resource != "*" and "*" not in str(resource), f"{function}: wildcard resource"
+                    pairs.add((action, _resource_key(resource)))
+    return pairs
+
+
+def _resource_key(resource: Any) -> str:
+    if resource == TABLE_ARN:
+        return "table"
+    arn = resource.get("Fn::Sub") if isinstance(resource, dict) else resource
+    if isinstance(arn, str) and arn.startswith(
+        "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:"
+    ):
+        return arn.rsplit(":", 1)[1]  # this account's and region's event bus: "event-bus/<name>"
+    return repr(resource)
+
+
+def needed_by(grants: Grants) -> set[tuple[str, str]]:
+    def resource_key(action: str, resource: str) -> str:
+        if resource == TABLE:
+            return "table"
+        return f"event-bus/{resource}" if action.startswith("events:") else resource
+
+    return {(action, resource_key(action, resource)) for action, resource in grants.needed}
+
+
+# ---------------------------------------------------------------- what each API function's scenarios call
+
+Scenario = Callable[[Api], None]
+
+
+def list_scenarios(api: Api) -> None:
+    for _ in range(3):
+        api.initialize(1001, user="bob")
+    api.list(user="alice")
+    cursor = api.list(user="bob", query="limit=1").json["nextCursor"]
+    api.list(user="bob", query=f"limit=1&cursor={cursor}")
+    api.list(user="bob", query="cursor=garbled")
+
+
+def initialize_scenarios(api: Api) -> None:
+    api.initialize(330905)  # new; character read, then cached
+    api.initialize(1001, key="k")  # new, under a key
+    api.initialize(1001, key="k")  # replay
+    api.initialize(330905, key="k")  # same key, other character: 409
+    api.initialize(424242)  # unknown character: 404
+    chat = api.initialize(1002, key="gone").json["chatId"]
+    api.delete(chat)
+    api.initialize(1002, key="gone")  # the key's chat was deleted: a new chat replaces the stale record
+
+
+def delete_scenarios(api: Api) -> None:
+    chat = api.initialize(330905).json["chatId"]
+    api.delete(chat)
+    api.delete(chat)  # 404
+    api.delete(chat, user="bob")  # someone else's: 404
+
+
+SCENARIOS: dict[str, tuple[str, Scenario]] = {
+    "ListChatsFunction": ("list_chats", list_scenarios),
+    "InitializeChatFunction": ("initialize_chat", initialize_scenarios),
+    "DeleteChatFunction": ("delete_chat", delete_scenarios),
+}
+
+
+@pytest.mark.parametrize("function", sorted(SCENARIOS))
+def test_each_api_function_is_granted_exactly_what_its_code_calls(
+    api: Api, grants: Grants, monkeypatch: pytest.MonkeyPatch, function: str
+) -> None:
+    from tests import conftest
+
+    module_name, scenarios = SCENARIOS[function]
+    # Record only the calls of this function's handler: the others' calls just set the scene.
+    real = conftest.load_function
+
+    def recording_only_for(name: str) -> Any:
+        module = real(name)
+        if name == module_name:
+            return module
+        return _Unrecorded(module, grants)
+
+    monkeypatch.setattr(conftest, "load_function", recording_only_for)
+    scenarios(api)
+    assert needed_by(grants), "the scenarios made no AWS call at all"
+    assert granted(function) == needed_by(grants)
+
+
+class _Unrecorded:
+    """A function module whose handler's AWS calls are not attributed to the function under test."""
+
+    def __init__(self, module: Any, grants: Grants) -> None:
+        self._module, self._grants = module, grants
+
+    def handler(self, event: dict[str, Any], context: Any) -> Any:
+        saved = set(self._grants.needed)
+        try:
+            return self._module.handler(event, context)
+        finally:
+            self._grants.needed = saved
+
+
+def test_the_read_only_function_cannot_write() -> None:
+    actions = {action for action, _ in granted("ListChatsFunction")}
+    assert actions == {"dynamodb:Query"}
+
+
+def test_no_function_uses_a_broad_sam_policy_template_or_a_managed_policy() -> None:
+    resources = load_template()["Resources"]
+    for name, resource in resources.items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        for policy in resource["Properties"].get("Policies", []):
+            assert isinstance(policy, dict) and set(policy) == {"Statement"}, f"{name}: {policy}"
+        assert "Role" not in resource["Properties"], f"{name}: a shared role would merge the grants"
+
+
+def test_the_cursor_secret_is_resolved_at_deploy_time_so_no_function_may_read_secrets() -> None:
+    for name in SCENARIOS:
+        assert not any(action.startswith("secretsmanager:") for action, _ in granted(name))
+
+
+# ---------------------------------------------------------------- the cleanup function
+
+
+def removed_chat_record(record: dict[str, Any]) -> dict[str, Any]:
+    """The stream record Lambda delivers when a chat record is deleted (NEW_AND_OLD_IMAGES)."""
+    return {
+        "eventID": "1",
+        "eventName": "REMOVE",
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": {
+            "Keys": {"PK": record["PK"], "SK": record["SK"]},
+            "OldImage": record,
+            "SequenceNumber": "1",
+            "SizeBytes": 1,
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        },
+        "eventSourceARN": f"arn:aws:dynamodb:us-east-1:123456789012:table/{TABLE}/stream/2026-11-27T00:00:00.000",
+    }
+
+
+class _Countdown:
+    """A Lambda context with time for a few steps of work, then less than the cleanup's reserve."""
+
+    function_name = "cleanup"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:cleanup"
+    aws_request_id = "cleanup-request"
+
+    def __init__(self, steps: int) -> None:
+        from aurora_chats.cleanup import DEFAULT_RESERVE_MS
+
+        self._remaining = DEFAULT_RESERVE_MS + steps * 1_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        self._remaining -= 1_000
+        return self._remaining + 1_000
+
+
+def test_the_cleanup_function_is_granted_exactly_what_its_code_calls(
+    api: Api, ddb: Any, grants: Grants, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aurora_chats.dynamodb_cleanup import get_events_client, reset_events_client
+
+    from tests import conftest
+    from tests.conftest import FakeContext, load_function, table_items
+
+    cleanup = load_function("chat_cleanup")
+    # The scene (API calls) is not the cleanup's: record only while the cleanup handler runs.
+    keyed = api.initialize(330905, key="purge-me").json["chatId"]
+    for _ in range(30):
+        api.initialize(1001, user="bob")
+    record = next(i for i in table_items(ddb) if i["PK"]["S"] == f"CHAT#{keyed}" and i["SK"]["S"] == "META")
+    api.delete(keyed)
+    reset_events_client()
+    get_events_client().meta.events.register("before-parameter-build", grants)
+    grants.needed.clear()
+    monkeypatch.setattr(conftest, "load_function", load_function)
+
+    purge = cleanup.handler({"Records": [removed_chat_record(record)]}, FakeContext(remaining_ms=300_000))
+    assert purge == {"batchItemFailures": []}
+    user_deleted = {
+        "version": "0", "id": "1", "detail-type": "UserDeleted", "source": "aurora.users",
+        "account": "123456789012", "time": "2026-11-27T09:00:00Z", "region": "us-east-1",
+        "resources": [], "detail": {"userId": "bob"},
+    }  # fmt: skip
+    result = cleanup.handler(user_deleted, _Countdown(steps=1))  # time for one group of 25 chats
+    assert result["complete"] is False and result["continuation"] == 1  # it had to continue: PutEvents ran
+    reset_events_client()
+    assert granted("ChatCleanupFunction") == needed_by(grants)
