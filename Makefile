@@ -78,7 +78,9 @@ build: install ## sam build (the layer's requirements come from uv.lock)
 	$(SAM) build
 
 # The deployable artifact (arm64, as the template says) and an x86_64 twin that this machine can import: a copy of
-# the template with the architecture swapped, built from the same sources (--base-dir). Both builds run at once.
+# the template with the architecture swapped, built from the same sources (--base-dir). One after the other and
+# uncached: both builds share .aws-sam/smoke/build.toml and (with --cached) ./.aws-sam/deps, which concurrent builds
+# would rewrite and clean from under each other.
 SMOKE_DIR := $(CURDIR)/.aws-sam/smoke
 
 .PHONY: smoke-build
@@ -87,13 +89,10 @@ smoke-build: install ## sam build the artifact for arm64 and x86_64 into .aws-sa
 	sed -e 's/^\( *\)BuildArchitecture: arm64$$/\1BuildArchitecture: x86_64/' \
 	    -e 's/^\( *\)\(Compatible\)\{0,1\}Architectures: \[arm64\]$$/\1\2Architectures: [x86_64]/' \
 	    template.yaml > $(SMOKE_DIR)/template-x86_64.yaml
-	$(SAM) build --cached --cache-dir $(SMOKE_DIR)/cache-arm64 --build-dir $(SMOKE_DIR)/arm64 \
-	    > $(SMOKE_DIR)/build-arm64.log 2>&1 & arm=$$!; \
-	$(SAM) build --cached --cache-dir $(SMOKE_DIR)/cache-x86_64 --build-dir $(SMOKE_DIR)/x86_64 \
-	    --template-file $(SMOKE_DIR)/template-x86_64.yaml --base-dir $(CURDIR) \
-	    > $(SMOKE_DIR)/build-x86_64.log 2>&1 & x86=$$!; \
-	wait $$arm || { cat $(SMOKE_DIR)/build-arm64.log; exit 1; }; \
-	wait $$x86 || { cat $(SMOKE_DIR)/build-x86_64.log; exit 1; }
+	$(SAM) build --build-dir $(SMOKE_DIR)/arm64 > $(SMOKE_DIR)/build-arm64.log 2>&1 \
+	    || { cat $(SMOKE_DIR)/build-arm64.log; exit 1; }
+	$(SAM) build --build-dir $(SMOKE_DIR)/x86_64 --template-file $(SMOKE_DIR)/template-x86_64.yaml --base-dir $(CURDIR) \
+	    > $(SMOKE_DIR)/build-x86_64.log 2>&1 || { cat $(SMOKE_DIR)/build-x86_64.log; exit 1; }
 
 .PHONY: smoke
 smoke: smoke-build ## Import and invoke every built handler (layer + function only) on events/ against moto

@@ -5,7 +5,8 @@ Usage: ``warm.py ROOT RESULT_FILE REQUESTS LAYER_DIR...``
 Each API function's ``handler`` (the whole decorator stack: logger context, metrics, tracer, resolver, validation,
 serialisation) is called with its ``events/*.json`` event on a *stub* data layer that answers in constant time
 (the function module's ``DynamoDBChatRepository`` name is replaced by a factory returning the stub), so the figure is
-what the service adds per request on top of DynamoDB itself. Writes ``{route: {"cpu_us", "wall_us"}}`` (per
+what the service adds per request on top of DynamoDB itself. ``reference`` is the framework alone (see
+:func:`reference_handler`), for scale. Writes ``{route: {"cpu_us", "wall_us"}}`` (per
 request) to RESULT_FILE; CPU time is the figure that counts (a shared machine's other processes inflate wall time,
 while a function's CPU share on Lambda is fixed by its memory size).
 """
@@ -68,6 +69,33 @@ def stub_repository() -> Any:
     return StubChats()
 
 
+def reference_handler() -> Any:
+    """The framework alone: the same resolver (validation on), decorators and response model style around a route
+    that only returns a constant model - what any Powertools API function pays per request before doing anything."""
+    from aws_lambda_powertools import Logger, Metrics
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+    from aws_lambda_powertools.logging import correlation_paths
+    from pydantic import BaseModel
+
+    class Reply(BaseModel):
+        ok: bool
+
+    app = APIGatewayHttpResolver(enable_validation=True)
+
+    @app.get("/chats")
+    def route() -> Reply:
+        return Reply(ok=True)
+
+    logger, metrics = Logger(), Metrics()
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+    @metrics.log_metrics
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return app.resolve(event, context)
+
+    return handler
+
+
 def load(root: Path, name: str) -> Any:
     spec = importlib.util.spec_from_file_location(f"bench_{name}_app", root / "functions" / name / "app.py")
     assert spec is not None and spec.loader is not None
@@ -83,15 +111,18 @@ def main() -> None:
     stub = stub_repository()
     results: dict[str, dict[str, float]] = {}
     context = Context()
+    handlers: dict[str, tuple[Any, str, int]] = {}
     for name, (event_file, expected) in ROUTES.items():
-        event = json.loads((Path(root) / "events" / event_file).read_text())
         module = load(Path(root), name)
         if not hasattr(module, "DynamoDBChatRepository"):
             raise SystemExit(
                 f"functions/{name}/app.py no longer names DynamoDBChatRepository: update bench/warm.py"
             )
         module.DynamoDBChatRepository = lambda *args, _stub=stub, **kwargs: _stub
-        handler = module.handler
+        handlers[name] = (module.handler, event_file, expected)
+    handlers["reference"] = (reference_handler(), "list_chats.json", 200)
+    for name, (handler, event_file, expected) in handlers.items():
+        event = json.loads((Path(root) / "events" / event_file).read_text())
         status = handler(event, context)["statusCode"]
         if status != expected:
             raise SystemExit(f"{name}: status {status}, expected {expected}")

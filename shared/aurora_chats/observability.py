@@ -4,9 +4,10 @@ Service name, namespace and log level come from the standard Powertools environm
 ``template.yaml`` Globals, so nothing here is per-function.
 
 ``tracer`` is a :class:`LazyTracer`: the Powertools ``Tracer`` (and with it the X-Ray SDK and its botocore patching)
-is built on the first invocation that X-Ray samples, never at import. Importing the X-Ray SDK creates its own botocore
-client for centralised sampling (aws-xray-sdk-python#273, #311) and patches a dozen libraries - tens of milliseconds
-of every cold start - while in Lambda an invocation whose trace header says ``Sampled=0`` records nothing at all.
+is built on the first invocation that X-Ray samples, never at import. Importing the X-Ray SDK and patching a dozen
+libraries costs ~20 ms of CPU on every cold start in Lambda (`make bench`; outside Lambda the SDK even builds a
+botocore X-Ray client at import, aws-xray-sdk-python#273), while an invocation whose trace header says
+``Sampled=0`` records nothing at all. Sampled or not is Lambda's per-invocation decision (``_X_AMZN_TRACE_ID``).
 Sampled invocations are traced exactly as with ``Tracer``: the ``## handler`` subsegment with its ``ColdStart`` and
 ``Service`` annotations, response/error metadata, and every DynamoDB call as a subsegment.
 """
