@@ -73,9 +73,13 @@ bench: install ## Cold start, memory, warm overhead, DynamoDB cost, purge, req/s
 validate: install ## sam validate --lint (cfn-lint)
 	$(SAM) validate --lint --region $(AWS_REGION)
 
+# SharedLayer is a makefile build (shared/Makefile), and SAM tells a makefile nothing about the architecture: pass the
+# BuildArchitecture of the template being built.
+layer_arch = LAYER_ARCHITECTURE=$$(sed -n 's/^ *BuildArchitecture: *\([a-z0-9_]*\).*/\1/p' $(1) | head -n 1)
+
 .PHONY: build
 build: install ## sam build (the layer's requirements come from uv.lock)
-	$(SAM) build
+	$(call layer_arch,template.yaml) $(SAM) build
 
 # The deployable artifact (arm64, as the template says) and an x86_64 twin that this machine can import: a copy of
 # the template with the architecture swapped, built from the same sources (--base-dir). One after the other and
@@ -89,9 +93,9 @@ smoke-build: install ## sam build the artifact for arm64 and x86_64 into .aws-sa
 	sed -e 's/^\( *\)BuildArchitecture: arm64$$/\1BuildArchitecture: x86_64/' \
 	    -e 's/^\( *\)\(Compatible\)\{0,1\}Architectures: \[arm64\]$$/\1\2Architectures: [x86_64]/' \
 	    template.yaml > $(SMOKE_DIR)/template-x86_64.yaml
-	$(SAM) build --build-dir $(SMOKE_DIR)/arm64 > $(SMOKE_DIR)/build-arm64.log 2>&1 \
+	$(call layer_arch,template.yaml) $(SAM) build --build-dir $(SMOKE_DIR)/arm64 > $(SMOKE_DIR)/build-arm64.log 2>&1 \
 	    || { cat $(SMOKE_DIR)/build-arm64.log; exit 1; }
-	$(SAM) build --build-dir $(SMOKE_DIR)/x86_64 --template-file $(SMOKE_DIR)/template-x86_64.yaml --base-dir $(CURDIR) \
+	$(call layer_arch,$(SMOKE_DIR)/template-x86_64.yaml) $(SAM) build --build-dir $(SMOKE_DIR)/x86_64 --template-file $(SMOKE_DIR)/template-x86_64.yaml --base-dir $(CURDIR) \
 	    > $(SMOKE_DIR)/build-x86_64.log 2>&1 || { cat $(SMOKE_DIR)/build-x86_64.log; exit 1; }
 
 .PHONY: smoke

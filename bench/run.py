@@ -5,16 +5,18 @@ Sections (figures go to ``bench/results.json``; the table printed at the end giv
 1. cold start of each API function versus the floor ``import boto3; boto3.client("dynamodb")`` + one ``GetItem``
    (the functions make their DynamoDB call inside the measured window too), as wall-time and CPU-time ratios; the
    verdict takes the stricter one. Also: a cold start whose invocation X-Ray samples, and floor and function with
-   the layer as ``sam build`` ships it today (sources only, nothing compiled to disk: ``-B``, as on read-only ``/opt``);
+   the layer as ``sam build``'s python3.13 builder would ship it (sources only, nothing compiled to disk: ``-B``, as on read-only ``/opt``);
 2. peak RSS (``VmHWM``) of the same processes;
 3. warm overhead per request on a stub data layer (``bench/warm.py``), CPU µs, with the framework alone for scale;
 4. DynamoDB calls and capacity units per operation (the real handlers against moto; units computed from item sizes);
 5. purge cost and wall time for chats of 100, 1,000 and 10,000 messages, and DELETE latency against a control;
 6. GET /chats requests/s over loopback through ``make run``.
 
-The layer is mimicked as Lambda runs it: ``shared/requirements.txt`` (exported from ``uv.lock``) installed with
-``uv pip install --target`` into a cache directory under ``$TMPDIR`` (bytecode precompiled) plus ``shared/``
-itself; each child is a fresh ``python3.13 -I -S`` whose ``sys.path`` holds only the standard library, the function
+The layer is the one ``sam build`` ships (``shared/Makefile``: unchecked-hash bytecode) when ``make smoke-build`` or
+``make build`` made one for this CPU holding exactly the pinned distributions; else it is mimicked:
+``shared/requirements.txt`` (exported from ``uv.lock``) installed with ``uv pip install --target`` into a cache
+directory under ``$TMPDIR`` (bytecode precompiled, timestamp-checked: the same load cost). Either way ``shared/``
+itself comes first on the path, so the code measured is the working tree's; each child is a fresh ``python3.13 -I -S`` whose ``sys.path`` holds only the standard library, the function
 directory and that layer - never the dev virtualenv - with the deployed environment (``template.yaml`` Globals,
 ``LAMBDA_TASK_ROOT``, an X-Ray trace header). Contenders are interleaved (floor, list, initialize, delete, ...,
 floor, ...) so machine drift hits all alike, and every figure is the median over fresh processes (9 by default).
@@ -29,6 +31,7 @@ import hashlib
 import json
 import math
 import os
+import platform
 import shutil
 import socket
 import statistics
@@ -90,8 +93,9 @@ def free_port() -> int:
 def build_layer(python: str, compiled: bool = True) -> Path:
     """The locked dependencies installed as the layer holds them, cached per requirements.txt + interpreter.
 
-    ``compiled``: with ``.pyc`` (what a layer should ship); without, as ``sam build``'s python3.13 builder ships it
-    today - and on Lambda ``/opt`` is read-only, so such a layer is compiled from source on every cold start.
+    ``compiled``: with ``.pyc`` (what a layer should ship); without, as ``sam build``'s python3.13 builder ships a
+    layer (this repository builds its own instead: shared/Makefile) - and on Lambda ``/opt`` is read-only, so such a
+    layer is compiled from source on every cold start.
     """
     requirements = ROOT / "shared" / "requirements.txt"
     digest = hashlib.sha256(requirements.read_bytes() + python.encode()).hexdigest()[:12]
@@ -116,6 +120,34 @@ def build_layer(python: str, compiled: bool = True) -> Path:
     shutil.rmtree(layer, ignore_errors=True)
     staging.rename(layer)
     return layer
+
+
+def sam_built_layer() -> Path | None:
+    """The layer ``sam build`` made (shared/Makefile: unchecked-hash ``.pyc``) for this machine's CPU, if one exists
+    that holds exactly the pinned distributions of shared/requirements.txt: ``make smoke-build``'s twin for this
+    architecture, else ``make build``'s. The bench then measures the dependencies as they ship."""
+    machine = platform.machine()
+    arch = {"x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(machine)
+    if arch is None:
+        return None
+    pins = {
+        line.split(";")[0].strip().lower().replace("-", "_")
+        for line in (ROOT / "shared" / "requirements.txt").read_text().splitlines()
+        if "==" in line and not line.lstrip().startswith("#")
+    }
+    for candidate in (ROOT / ".aws-sam" / "smoke" / arch, ROOT / ".aws-sam" / "build"):
+        layer = candidate / "SharedLayer" / "python"
+        if not layer.is_dir():
+            continue
+        shipped = {
+            "==".join(p.name.removesuffix(".dist-info").lower().split("-", 1))
+            for p in layer.glob("*.dist-info")
+        }
+        native = {p.name for p in layer.rglob("*.so")}
+        right_cpu = bool(native) and all(f"-{machine}-linux" in name for name in native)
+        if shipped == pins and right_cpu:
+            return layer
+    return None
 
 
 def source_only_shared() -> Path:
@@ -302,7 +334,7 @@ def cold_starts(endpoint: str, layer: Path, python: str, rounds: int) -> dict[st
     contenders["list_chats (X-Ray sampled)"] = (
         "list_chats", "list_chats", list_event, 200, TRACE_SAMPLED, str(layer), shared, ()
     )  # fmt: skip
-    # The layer as `sam build` ships it: sources only, never compiled to disk (-B: /opt is read-only on Lambda).
+    # The layer as the python3.13 builder would ship it: sources only, never compiled to disk (-B: /opt is read-only on Lambda).
     source = (str(source_layer), str(source_shared), ("-B",))
     contenders["floor, layer without .pyc"] = (
         "list_chats",
@@ -896,7 +928,7 @@ def report(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         source_list = cold.get("list_chats, layer without .pyc")
         if source_floor and source_list:
             rows.append((
-                "cold start: floor, layer without .pyc (as sam build ships it)",
+                "cold start: floor, layer without .pyc (as the python3.13 builder ships it)",
                 f"{source_floor['wall_ms']:.0f} ms (cpu {source_floor['cpu_ms']:.0f} ms)",
                 "-",
                 "reference",
@@ -989,7 +1021,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sections = set(args.only.split(","))
     python = python313()
-    layer = build_layer(python)
+    built = sam_built_layer()
+    layer = built or build_layer(python)
     # moto accepts any credentials; never let the bench find (or use) real ones.
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
         os.environ.pop(name, None)
@@ -1004,7 +1037,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     results: dict[str, Any] = {
         "python": subprocess.run([python, "-VV"], capture_output=True, text=True, check=True).stdout.strip(),
-        "layer": f"{layer} (uv pip install --target --compile-bytecode of shared/requirements.txt) + shared/",
+        "layer": (
+            f"{layer} (sam build: shared/Makefile, unchecked-hash .pyc) + shared/"
+            if built
+            else f"{layer} (uv pip install --target --compile-bytecode of shared/requirements.txt) + shared/"
+        ),
         "cpus": os.cpu_count(),
     }
     with moto_server() as endpoint:

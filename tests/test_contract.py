@@ -5,7 +5,9 @@ usable from TypeScript.
 - validation: openapi-spec-validator (OpenAPI 3.1) and Spectral's ``spectral:oas`` ruleset with zero errors;
 - the SDK requirements of issue 5 asserted on the document (names, pagination, retries, ids, problems, ...);
 - schemathesis (all checks, positive and negative data, then the stateful phase over the OpenAPI links) against
-  the real handlers through :class:`aurora_local.wsgi.HttpApiWsgiApp`, on a moto table built from template.yaml;
+  the real handlers through :class:`aurora_local.wsgi.HttpApiWsgiApp`, on a moto table built from template.yaml
+  (the same run over real HTTP against the local runtime: ``tests/e2e/test_contract_http.py``; shared set-up in
+  ``tests/contract_support.py``);
 - TypeScript: openapi-typescript types + ``tsc`` on ``contract/client.ts`` (the SDK docs' three calls).
 
 Node tools come from ``contract/package-lock.json`` (``npm ci``); those tests skip, saying so, only without node.
@@ -14,7 +16,6 @@ Node tools come from ``contract/package-lock.json`` (``npm ci``); those tests sk
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import re
 import shutil
@@ -31,15 +32,18 @@ from aurora_local.template import create_table
 from aurora_local.wsgi import HttpApiWsgiApp
 from hypothesis import HealthCheck, settings
 from openapi_spec_validator import OpenAPIV31SpecValidator
-from schemathesis import GenerationMode
-from schemathesis.config import SchemathesisConfig
 
 from tests.conftest import TABLE, reset_caches
+from tests.contract_support import (
+    MAX_ID,
+    OPENAPI,
+    ROOT,
+    contract_config,
+    issue_generated_cursor,
+    start_scenarios_with_create,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-OPENAPI = ROOT / "openapi.json"
 CONTRACT = ROOT / "contract"
-MAX_ID = 2**53 - 1
 TOKEN = "contract-test-token"
 USER_CLAIMS = {"sub": "contract-tester", "name": "Casey"}
 # Generated cases per operation (fuzzing + coverage + examples); stateful steps are bounded separately.
@@ -311,28 +315,7 @@ def claims_for(token: str) -> dict[str, Any] | None:
     return dict(USER_CLAIMS) if token == TOKEN else None
 
 
-CHARACTER_IDS = sorted(
-    json.loads(card.read_text(encoding="utf-8"))["data"]["extensions"]["aurora"]["characterId"]
-    for card in (ROOT / "characters").glob("*.json")
-)
-CONFIG = SchemathesisConfig.from_dict(
-    {
-        "seed": 5,
-        "checks": {
-            "enabled": True,
-            # API Gateway's HTTP API (not our code) answers a method it has no route for with 404 {"message": ...},
-            # never 405 + Allow; the adapter reproduces that, so this check would only test AWS.
-            "unsupported_method": {"enabled": False},
-        },
-        "generation": {"mode": "all", "max-examples": MAX_EXAMPLES, "database": "none"},
-        "phases": {"stateful": {"enabled": True, "max-steps": STATEFUL_STEPS}},
-        "auth": {"openapi": {"bearerAuth": {"bearer": TOKEN}}},
-        # Characters are imported, never created through this API: half of the generated character ids are the
-        # demo cards' (so chats get created and the links get followed), the other half stay random (-> 404).
-        "dictionaries": {"characters": {"values": CHARACTER_IDS}},
-        "parameters": {"path.characterId": {"dictionary": "characters", "probability": 0.5}},
-    }
-)
+CONFIG = contract_config(token=TOKEN, max_examples=MAX_EXAMPLES, stateful_steps=STATEFUL_STEPS)
 schema = schemathesis.openapi.from_path(OPENAPI, config=CONFIG)
 schema.app = HttpApiWsgiApp(claims_for)
 CASES: Counter[str] = Counter()
@@ -406,22 +389,11 @@ def _report_case_counts() -> Iterator[None]:
         print("\nschemathesis cases per operation:", dict(sorted(CASES.items())))
 
 
-def issue_generated_cursor(case: schemathesis.Case[Any]) -> None:
-    """Give a positive case a cursor the server could have issued to this caller.
+def issue_cursor(case: schemathesis.Case[Any]) -> None:
+    """Positive cases page with a cursor the handlers (the test settings' secret) issued to the test user."""
+    from aurora_chats.settings import get_settings
 
-    Cursors are HMAC-signed by the server, so any cursor a generator invents is forged and a 400 by contract (a
-    schema cannot express a signature). Negative cases keep their garbage; positive ones exercise paging instead.
-    """
-    meta = case.meta
-    if meta is None or meta.generation.mode is not GenerationMode.POSITIVE:
-        return
-    if isinstance(case.query, dict) and isinstance(case.query.get("cursor"), str):
-        from aurora_chats.cursor import encode_cursor
-        from aurora_chats.settings import get_settings
-
-        digest = hashlib.sha256(case.query["cursor"].encode()).digest()
-        last_chat_id = int.from_bytes(digest[:6]) % MAX_ID + 1
-        case.query["cursor"] = encode_cursor(get_settings().cursor_secret, USER_CLAIMS["sub"], last_chat_id)
+    issue_generated_cursor(case, secret=get_settings().cursor_secret, user=USER_CLAIMS["sub"])
 
 
 @schema.parametrize()
@@ -429,25 +401,14 @@ def issue_generated_cursor(case: schemathesis.Case[Any]) -> None:
 def test_handlers_honour_the_contract(case: schemathesis.Case[Any], ddb: Any, characters: None) -> None:
     mode = case.meta.generation.mode.value if case.meta is not None else "?"
     CASES[f"{case.operation.label} {mode}"] += 1
-    issue_generated_cursor(case)
+    issue_cursor(case)
     case.call_and_validate()
 
 
 def test_stateful_create_list_delete_follows_the_links(monkeypatch: pytest.MonkeyPatch) -> None:
     from moto import mock_aws
-    from schemathesis.specs.openapi import stateful
 
-    likely_root = stateful.is_likely_root_transition
-    # Schemathesis starts scenarios only at operations it expects to succeed on random input, and rules out a POST
-    # whose path names a resource no operation produces (characters are imported, not created here). With the
-    # character dictionary above that POST does succeed, so it is a root too: scenarios begin with a create.
-    monkeypatch.setattr(
-        stateful,
-        "is_likely_root_transition",
-        lambda operation, node, produced: (
-            operation.method == "post" or likely_root(operation, node, produced)
-        ),
-    )
+    start_scenarios_with_create(monkeypatch)
 
     class ChatsWorkflow(schema.as_state_machine()):  # type: ignore[misc]
         """Each scenario gets a fresh table: generation must not depend on what an earlier scenario left."""
@@ -464,7 +425,7 @@ def test_stateful_create_list_delete_follows_the_links(monkeypatch: pytest.Monke
 
         def before_call(self, case: schemathesis.Case[Any]) -> None:
             CASES[f"stateful {case.operation.label}"] += 1
-            issue_generated_cursor(case)
+            issue_cursor(case)
 
         def after_call(self, response: schemathesis.Response, case: schemathesis.Case[Any]) -> None:
             super().after_call(response, case)

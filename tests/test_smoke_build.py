@@ -13,6 +13,7 @@ Runs in ``make test`` (marked ``slow``; it builds when ``make smoke`` has not al
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import socket
@@ -159,6 +160,7 @@ def test_each_built_function_runs_on_its_events_with_only_the_layer_and_its_own_
     layer_dir = built / "x86_64" / template["Resources"]["SharedLayer"]["Properties"]["ContentUri"] / "python"
     events = events_for(resource)
     assert events, f"no events/ file triggers {function}"
+    layer_before = _files(layer_dir)
     run = subprocess.run(
         [sys.executable, "-I", "-S", "-c", INVOKE, str(function_dir), str(layer_dir), *map(str, events)],
         env=lambda_environment(moto_server, xray_daemon, function),
@@ -168,6 +170,9 @@ def test_each_built_function_runs_on_its_events_with_only_the_layer_and_its_own_
         check=False,
     )
     assert run.returncode == 0, run.stderr[-3000:]
+    # /opt is read-only on Lambda: the import must use the shipped bytecode as it is, never compile or rewrite it
+    # (the child may write bytecode: a missing, stale or mismatched .pyc would show up as a new or changed file).
+    assert _files(layer_dir) == layer_before, "importing the built layer wrote bytecode into it"
     results = [json.loads(line[7:]) for line in run.stdout.splitlines() if line.startswith("RESULT ")]
     assert [Path(r["event"]).name for r in results] == [e.name for e in events]
     for outcome in results:
@@ -200,6 +205,30 @@ def test_each_built_function_runs_on_its_events_with_only_the_layer_and_its_own_
     for outcome in results:
         message = json.loads(outcome["result"].get("body") or "{}").get("message", {}).get("content")
         assert not message or message not in traced, "a response body reached X-Ray metadata"
+
+
+def _files(directory: Path) -> dict[str, int]:
+    return {str(p): p.stat().st_mtime_ns for p in directory.rglob("*") if p.is_file()}
+
+
+def test_the_layer_ships_unchecked_hash_bytecode_for_every_module(built: Path) -> None:
+    """shared/Makefile compiles the layer (``compileall --invalidation-mode unchecked-hash``): every module has its
+    CPython 3.13 ``.pyc`` that the interpreter loads without checking the source (flags 0b01 of PEP 552)."""
+    for arch in ELF_MACHINE:
+        layer = built / arch / "SharedLayer" / "python"
+        sources = list(layer.rglob("*.py"))
+        for package in ("aurora_chats", "pydantic", "aws_lambda_powertools", "botocore"):
+            assert any(p.is_relative_to(layer / package) for p in sources), (
+                f"{arch}: no {package} in the layer"
+            )
+        for source in sources:
+            compiled = Path(importlib.util.cache_from_source(str(source)))
+            assert compiled.is_file(), f"{arch}: no bytecode for {source.relative_to(layer)}"
+            header = compiled.read_bytes()[:8]
+            assert header[:4] == importlib.util.MAGIC_NUMBER, f"{arch}: {compiled.name} is not CPython 3.13's"
+            assert int.from_bytes(header[4:8], "little") == 0b01, (
+                f"{arch}: {compiled.name} is not unchecked-hash"
+            )
 
 
 def _elf_machine(path: Path) -> int:

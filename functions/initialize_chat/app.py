@@ -11,13 +11,12 @@ from aurora_chats.dynamodb import DynamoDBChatRepository
 from aurora_chats.http import RETRY_ON_THROTTLING_ONLY, create_app, current_caller, problem_responses
 from aurora_chats.ids import CharacterId, decimal_digits
 from aurora_chats.models import InitializeChatResponse
-from aurora_chats.observability import logger, metrics, tracer
+from aurora_chats.observability import logger, metrics, tracer, with_request_correlation_id
 from aurora_chats.settings import get_settings
 from aurora_chats.usecases import initialize_chat
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BeforeValidator
@@ -158,9 +157,9 @@ def _base_path() -> str:
 
 
 # log_event=False explicitly: POWERTOOLS_LOGGER_LOG_EVENT must not be able to log the Authorization header.
-@logger.inject_lambda_context(
-    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True, log_event=False
-)
+# The correlation id (the request id) is set by with_request_correlation_id: no JMESPath per request.
+@logger.inject_lambda_context(clear_state=True, log_event=False)
+@with_request_correlation_id
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -14,11 +14,10 @@ from aurora_chats.http import (
 )
 from aurora_chats.ids import decimal_digits
 from aurora_chats.models import GetChatsForUserResponse
-from aurora_chats.observability import logger, metrics, tracer
+from aurora_chats.observability import logger, metrics, tracer, with_request_correlation_id
 from aurora_chats.settings import get_settings
 from aurora_chats.usecases import list_chats
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BeforeValidator, Field
 
@@ -111,9 +110,9 @@ def get_chats_for_user(
 
 
 # log_event=False explicitly: POWERTOOLS_LOGGER_LOG_EVENT must not be able to log the Authorization header.
-@logger.inject_lambda_context(
-    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True, log_event=False
-)
+# The correlation id (the request id) is set by with_request_correlation_id: no JMESPath per request.
+@logger.inject_lambda_context(clear_state=True, log_event=False)
+@with_request_correlation_id
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

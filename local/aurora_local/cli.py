@@ -6,12 +6,22 @@ process - unless ``AWS_ENDPOINT_URL_DYNAMODB`` names an endpoint to use instead 
 starts each function's execution environment (a process each), the stream pump, and serves the API on
 ``127.0.0.1:$PORT`` (default 3000) until SIGINT or SIGTERM, which stop every process it started and free both ports.
 A busy port is a one-line error and exit code 1.
+
+Stopping is bounded and safe to signal again: the handlers only record the signal (see :class:`Signals`), the main
+thread then stops the HTTP server (in-flight requests finish, kept-alive connections get a 503 and close), gives the
+functions' invocations in flight ``SHUTDOWN_GRACE_SECONDS`` before their processes are killed, stops the stream pump
+and the embedded DynamoDB (killed if it lingers). Should anything still hang, ``faulthandler`` prints every thread's
+stack and exits after ``SHUTDOWN_LIMIT_SECONDS``. Under ``make run`` (make -> uv -> python) the runtime also stops when
+``uv`` or ``make`` goes away without signalling it (``kill -9``): Ctrl-C reaches the whole terminal process group;
+``kill -TERM <make>`` is forwarded by make to uv and by uv to the runtime.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
+import faulthandler
 import json
 import logging
 import os
@@ -31,13 +41,84 @@ from aurora_local.template import ROOT, create_table
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
+    from aurora_local.runtime import LocalFunction
+    from aurora_local.server import LocalApiServer
+    from aurora_local.stream import StreamPump
+
 HOST = "127.0.0.1"
 READY_LINE = "Aurora Chats API ready"
 STARTUP_TIMEOUT_SECONDS = 30.0
+SHUTDOWN_GRACE_SECONDS = 2.0  # for invocations in flight, then for the embedded DynamoDB, before a kill
+# The backstop: a stack dump and exit 1 should stopping (or the interpreter's exit after it) ever hang.
+SHUTDOWN_LIMIT_SECONDS = 20.0
 
 
 class StartupError(Exception):
     """A one-line reason the runtime cannot start."""
+
+
+class Signals:
+    """SIGINT, SIGTERM and SIGHUP, recorded by a handler that takes no lock, for the main thread to poll.
+
+    A Python signal handler runs in the main thread between two bytecodes of whatever it is doing, so it must not take
+    a lock that code may hold: ``threading.Event.set()`` takes the Event's lock, and a signal landing while the main
+    thread is inside ``Event.wait()`` (holding that lock) deadlocked it in a futex wait forever. Printing or logging
+    from the handler has the same flaw (stdout's lock). Appending to a list is atomic and lock-free, so a second
+    signal, even one interrupting the handler, is harmless; the handlers stay installed while stopping, so a Ctrl-C
+    cannot raise ``KeyboardInterrupt`` halfway through the clean-up.
+    """
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+
+    def install(self) -> None:
+        hangup = (signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()  # the terminal closed: stop as well
+        for sig in (signal.SIGINT, signal.SIGTERM, *hangup):
+            signal.signal(sig, self._record)
+
+    def _record(self, signum: int, _frame: FrameType | None) -> None:
+        self.received.append(signum)
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``, waking within 0.1 s of a signal; True once one was received."""
+        end = time.monotonic() + seconds
+        while not self.received and (left := end - time.monotonic()) > 0:
+            time.sleep(min(left, 0.1))
+        return bool(self.received)
+
+
+def _parent_of(pid: int) -> int | None:
+    """The parent of ``pid`` from /proc (Linux); None when gone or unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def _name_of(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def launchers() -> list[tuple[int, int]]:
+    """(pid, parent) pairs whose change means the runtime was orphaned: ``make run`` is make -> uv -> python, and a
+    ``kill -9`` of make or uv leaves this process (and its ports) behind. Only launchers are watched (a runtime started
+    in the background by a shell script that then exits keeps running)."""
+    chain: list[tuple[int, int]] = []
+    parent = os.getppid()
+    if _name_of(parent) in ("uv", "make"):
+        chain.append((os.getpid(), parent))
+        grandparent = _parent_of(parent)
+        if _name_of(parent) == "uv" and grandparent is not None and _name_of(grandparent) == "make":
+            chain.append((parent, grandparent))
+    return chain
+
+
+def orphaned(chain: list[tuple[int, int]]) -> bool:
+    return any((os.getppid() if pid == os.getpid() else _parent_of(pid)) != parent for pid, parent in chain)
 
 
 def _port(name: str, default: int) -> int:
@@ -97,12 +178,13 @@ def wait_until_listening(child: subprocess.Popen[bytes], port: int) -> None:
         time.sleep(0.05)
 
 
-def stop_child(child: subprocess.Popen[bytes] | None) -> None:
+def stop_child(child: subprocess.Popen[bytes] | None, grace: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds; reaped either way."""
     if child is None or child.poll() is not None:
         return
     child.terminate()
     try:
-        child.wait(5)
+        child.wait(grace)
     except subprocess.TimeoutExpired:
         child.kill()
         child.wait(5)
@@ -155,9 +237,8 @@ def _dynamodb_child(port: int, parent: int) -> int:
     from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    signals = Signals()
+    signals.install()
     backend = DomainDispatcherApplication(create_backend_app)
     one_at_a_time = threading.Lock()
     answered: dict[str, tuple[float, bytes, str, list[tuple[str, str]], list[bytes]]] = {}
@@ -198,13 +279,21 @@ def _dynamodb_child(port: int, parent: int) -> int:
             return body
 
     server = make_server(HOST, port, serialized, threaded=True, request_handler=MotoRequestHandler)
-    threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
-    while not stop.wait(0.5):
-        if os.getppid() != parent:
-            break
+    threading.Thread(target=server.serve_forever, args=(0.1,), name="moto", daemon=True).start()
+    while not signals.wait(0.2) and os.getppid() == parent:
+        pass
+    faulthandler.dump_traceback_later(SHUTDOWN_LIMIT_SECONDS, exit=True)  # the backstop (see the module doc)
     server.shutdown()
     server.server_close()
-    return 0
+    sys.stderr.flush()
+    os._exit(
+        0
+    )  # the tables live in memory and go anyway: skip the interpreter's teardown of moto (about a second)
+
+
+def _say(line: str) -> None:
+    with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP, a closed pipe)
+        print(line, flush=True)
 
 
 def _curl_example(port: int, token: str) -> str:
@@ -219,6 +308,9 @@ def _curl_example(port: int, token: str) -> str:
 
 def run() -> int:
     started = time.monotonic()
+    signals = Signals()
+    signals.install()
+    watched = launchers()
     from aurora_local.runtime import (
         FunctionError,
         function_specs,
@@ -228,13 +320,6 @@ def run() -> int:
         worker_functions,
     )
 
-    stop = threading.Event()
-
-    def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
     port = _port("PORT", 3000)
     dynamodb_port = _port("DYNAMODB_PORT", 8000)
     specs = function_specs()
@@ -253,7 +338,7 @@ def run() -> int:
             ) from exc
         raise
     child: subprocess.Popen[bytes] | None = None
-    pump = None
+    pump: StreamPump | None = None
     serving: threading.Thread | None = None
     try:
         endpoint = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
@@ -269,6 +354,8 @@ def run() -> int:
                 raise StartupError(str(exc)) from exc
         if child is not None:
             wait_until_listening(child, dynamodb_port)
+        if signals.received:  # stopped while starting
+            return 0
         import boto3
 
         client = boto3.client("dynamodb", endpoint_url=endpoint)
@@ -279,7 +366,7 @@ def run() -> int:
 
         pump = StreamPump(functions, table_name, dynamodb=client)
         pump.start()
-        serving = threading.Thread(target=server.serve_forever, name="http", daemon=True)
+        serving = threading.Thread(target=server.serve, name="http", daemon=True)
         serving.start()
 
         from aurora_local.auth import issue_token
@@ -297,20 +384,38 @@ def run() -> int:
             f"{READY_LINE} in {time.monotonic() - started:.1f} s - Ctrl-C stops it",
             flush=True,
         )
-        while not stop.wait(0.5):
+        while not signals.wait(0.5):
             if child is not None and child.poll() is not None:
                 raise StartupError(f"the embedded DynamoDB (moto) exited with code {child.returncode}")
-        print("stopping", flush=True)
+            if orphaned(watched):
+                _say("stopping: make/uv is gone")
+                return 0
+        _say("stopping")
         return 0
     finally:
-        if serving is not None:
-            server.shutdown()
-        server.server_close()
-        if pump is not None:
-            pump.stop()
-        for function in functions.values():
-            function.stop()
-        stop_child(child)
+        shut_down(server, serving, pump, functions, child)
+
+
+def shut_down(
+    server: LocalApiServer,
+    serving: threading.Thread | None,
+    pump: StreamPump | None,
+    functions: dict[str, LocalFunction],
+    child: subprocess.Popen[bytes] | None,
+) -> None:
+    """Stop everything :func:`run` started, in a bounded time (see the module doc); signals meanwhile are recorded."""
+    from aurora_local.runtime import stop_functions
+
+    faulthandler.dump_traceback_later(
+        SHUTDOWN_LIMIT_SECONDS, exit=True
+    )  # stays armed through the interpreter's exit
+    server.stop(serving)  # PORT is free
+    if pump is not None:
+        pump.stop(timeout=0)  # no new batch
+    stop_functions(functions.values(), grace=SHUTDOWN_GRACE_SECONDS)
+    if pump is not None:
+        pump.stop(timeout=1.0)
+    stop_child(child, grace=SHUTDOWN_GRACE_SECONDS)  # DYNAMODB_PORT is free
 
 
 def token(user: str, name: str | None, lifetime: int) -> int:

@@ -27,7 +27,14 @@ from aurora_local.cli import (
     stop_child,
     wait_until_listening,
 )
-from aurora_local.runtime import LocalFunction, function_specs, local_table_name, prepare_process, region
+from aurora_local.runtime import (
+    LocalFunction,
+    function_specs,
+    ignore_expected_warnings,
+    local_table_name,
+    prepare_process,
+    region,
+)
 
 
 def invoke(function_name: str, event_path: Path) -> Any:
@@ -42,6 +49,7 @@ def invoke(function_name: str, event_path: Path) -> Any:
     except (OSError, json.JSONDecodeError) as exc:
         raise StartupError(f"cannot read the event {event_path}: {exc}") from exc
     prepare_process({function_name: specs[function_name]})
+    ignore_expected_warnings()
     child: subprocess.Popen[bytes] | None = None
     try:
         with redirect_stdout(sys.stderr):

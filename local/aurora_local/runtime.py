@@ -20,6 +20,7 @@ import contextlib
 import importlib.util
 import io
 import multiprocessing
+import multiprocessing.connection
 import os
 import re
 import signal
@@ -28,7 +29,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -250,6 +251,10 @@ class FunctionError(Exception):
     """The function raised, crashed or timed out (Lambda reports it as a function error)."""
 
 
+class RuntimeStopping(FunctionError):
+    """The runtime is stopping: the function was not invoked (the gateway answers 503)."""
+
+
 @dataclass
 class LocalFunction:
     """One execution environment of one function, in this process: imported once, one invocation at a time.
@@ -294,21 +299,83 @@ class LocalFunction:
     def stop(self) -> None:
         """End the execution environment."""
 
+    def close(self, deadline: float) -> None:
+        """The runtime is stopping: no more invocations (see :func:`stop_functions`); in-process, nothing to end."""
+
+    def processes(self) -> list[BaseProcess]:
+        """The processes this function started and that may still run (in-process: none)."""
+        return []
+
     def invoke(self, event: dict[str, Any]) -> Any:
         with self._lock:
             handler = self.load()
             return handler(event, LambdaContext(self.spec))
 
 
+# Powertools warns on stderr, per invocation, when a handler emits no metric (a function may have none to emit).
+EXPECTED_WARNINGS = ("No application metrics to publish",)
+
+
+def ignore_expected_warnings() -> None:
+    import warnings
+
+    for message in EXPECTED_WARNINGS:
+        warnings.filterwarnings("ignore", message=re.escape(message), category=UserWarning)
+
+
+def route_warnings() -> None:
+    """Python warnings of a function's environment as JSON log lines (the expected ones dropped), not stderr text."""
+    import warnings
+
+    from aws_lambda_powertools import Logger
+
+    ignore_expected_warnings()
+    log = Logger(service="aurora-local")
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
+        log.warning(str(message), category=category.__name__, source=f"{filename}:{lineno}")
+
+    warnings.showwarning = show
+
+
+# What a terminal sends its whole foreground process group (Ctrl-C, hang-up): the runtime stops the workers itself.
+TERMINAL_SIGNALS = {signal.SIGINT, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])}
+
+
+@contextlib.contextmanager
+def terminal_signals_blocked() -> Iterator[None]:
+    """Child processes started in this block inherit SIGINT and SIGHUP blocked: a Ctrl-C for the whole terminal
+    process group during their start-up (before they ignore it) cannot interrupt them with a ``KeyboardInterrupt``;
+    the runtime stops them itself. Per thread, so any thread may start a child."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, TERMINAL_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _worker_main(spec: FunctionSpec, connection: Connection) -> None:
     """A function's execution environment: its own process, environment and module state, as in Lambda."""
-    signal.signal(
-        signal.SIGINT, signal.SIG_IGN
-    )  # Ctrl-C reaches the whole process group: the parent stops us
+    # Ctrl-C or a closed terminal reach the whole process group: the parent stops us.
+    for sig in TERMINAL_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, TERMINAL_SIGNALS)  # blocked by the parent for our start-up
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(line_buffering=True)
     os.environ.update(spec.environment)
     prepare_process({spec.logical_id: spec})
+    route_warnings()
     function = LocalFunction(spec)
     try:
         function.load()
@@ -339,24 +406,34 @@ class WorkerFunction(LocalFunction):
 
     Module state, Powertools' logger keys and metrics, the environment and cold starts are the function's own;
     invocations run one at a time; an invocation past the function's ``Timeout`` ends the environment (the next one
-    cold-starts), as does a crash.
+    cold-starts), as does a crash. After :meth:`close` (the runtime is stopping) it invokes and starts nothing more.
     """
 
     _process: BaseProcess | None = None
     _connection: Connection | None = None
     _ready: bool = False
+    _closed: bool = False
+    _started: list[BaseProcess] = field(default_factory=list)  # every environment started, until reaped
+    _start_lock: threading.Lock = field(
+        default_factory=threading.Lock
+    )  # held briefly: start / close / processes
 
     def start(self) -> None:
-        if self._process is not None and self._process.is_alive():
-            return
-        context = multiprocessing.get_context("spawn")
-        parent_end, child_end = context.Pipe()
-        process = context.Process(
-            target=_worker_main, args=(self.spec, child_end), name=f"lambda-{self.name}", daemon=True
-        )
-        process.start()
-        child_end.close()
-        self._process, self._connection, self._ready = process, parent_end, False
+        with self._start_lock:
+            if self._closed:
+                raise RuntimeStopping(f"{self.name}: the runtime is stopping")
+            if self._process is not None and self._process.is_alive():
+                return
+            context = multiprocessing.get_context("spawn")
+            parent_end, child_end = context.Pipe()
+            process = context.Process(
+                target=_worker_main, args=(self.spec, child_end), name=f"lambda-{self.name}", daemon=True
+            )
+            with terminal_signals_blocked():
+                process.start()
+            child_end.close()
+            self._started = [p for p in self._started if p.exitcode is None] + [process]
+            self._process, self._connection, self._ready = process, parent_end, False
 
     def wait_ready(self) -> None:
         if self._ready:
@@ -390,8 +467,36 @@ class WorkerFunction(LocalFunction):
                 process.kill()
                 process.join(2)
 
+    def close(self, deadline: float) -> None:
+        """The runtime is stopping: no more invocations nor environments. An invocation in flight may finish until
+        ``deadline`` (``time.monotonic()``); then the environment is asked to exit, or killed if still busy.
+
+        Never waits past ``deadline``; the connection is only used by whoever holds ``_lock`` (an invocation, or
+        this), so it is never closed under a thread that reads it. :func:`stop_functions` reaps the processes.
+        """
+        with self._start_lock:
+            self._closed = True
+        if self._lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            try:
+                connection, self._connection, self._process = self._connection, None, None
+                if connection is not None:
+                    with contextlib.suppress(OSError):
+                        connection.send(None)  # idle: it reads this at once and exits
+                    connection.close()
+            finally:
+                self._lock.release()
+        else:  # still busy: the invocation's thread sees the environment exit and answers an error
+            for process in self.processes():
+                process.kill()
+
+    def processes(self) -> list[BaseProcess]:
+        with self._start_lock:
+            return [process for process in self._started if process.exitcode is None]
+
     def invoke(self, event: dict[str, Any]) -> Any:
         with self._lock:
+            if self._closed:
+                raise RuntimeStopping(f"{self.name}: the runtime is stopping")
             if self._process is None or not self._process.is_alive():
                 self.stop()
                 self.start()
@@ -409,6 +514,25 @@ class WorkerFunction(LocalFunction):
             if kind == "error":
                 raise FunctionError(str(payload))
             return payload
+
+
+def stop_functions(functions: Iterable[LocalFunction], grace: float, exit_seconds: float = 1.0) -> None:
+    """End every function's environment, bounded: ``grace`` seconds for the invocations in flight to finish (shared by
+    all functions), then up to ``exit_seconds`` for the environments to exit before they are killed."""
+    functions = list(functions)
+    deadline = time.monotonic() + grace
+    for function in functions:
+        function.close(deadline)
+    processes = [process for function in functions for process in function.processes()]
+    exit_deadline = time.monotonic() + exit_seconds
+    while (running := [p for p in processes if p.exitcode is None]) and time.monotonic() < exit_deadline:
+        multiprocessing.connection.wait(
+            [p.sentinel for p in running], timeout=max(0.0, exit_deadline - time.monotonic())
+        )
+    for process in processes:
+        if process.exitcode is None:
+            process.kill()
+        process.join(1.0)
 
 
 def local_functions(specs: dict[str, FunctionSpec]) -> dict[str, LocalFunction]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from aws_lambda_powertools import Logger
 
 from aurora_local.auth import Unauthorized, authorize, problem_body
 from aurora_local.events import http_api_event
-from aurora_local.runtime import FunctionError, LocalFunction
+from aurora_local.runtime import FunctionError, LocalFunction, RuntimeStopping
 from aurora_local.template import ROOT, TEMPLATE, load_template
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
@@ -210,15 +211,36 @@ def _swagger_dir() -> Path:
 
 
 class LocalApiServer(ThreadingHTTPServer):
+    """The API on one port; :meth:`serve` in a thread until :meth:`stop` (bounded: it never waits on a request)."""
+
     daemon_threads = True
     block_on_close = False
     request_queue_size = 128
+    poll_seconds = 0.1
 
     def __init__(self, address: tuple[str, int], functions: dict[str, LocalFunction]) -> None:
         self.functions = functions
         self.routes = build_routes(functions)
         self._openapi: bytes | None = None
+        self.closing = False  # set by stop(): kept-alive connections get a 503 and are closed, not served
         super().__init__(address, RequestHandler)
+
+    def serve(self) -> None:
+        """Accept connections until :meth:`stop` (``serve_forever`` without its unbounded ``shutdown()`` wait)."""
+        self.timeout = self.poll_seconds
+        while not self.closing:
+            try:
+                self.handle_request()
+            except (OSError, ValueError):  # the socket was closed under select(): stop() gave up waiting
+                if not self.closing:
+                    raise
+
+    def stop(self, serving: threading.Thread | None, timeout: float = 1.0) -> None:
+        """No more requests (those in flight finish, answering ``Connection: close``); the port is free after it."""
+        self.closing = True
+        if serving is not None:
+            serving.join(timeout)
+        self.server_close()
 
     def openapi(self) -> bytes:
         if OPENAPI_FILE.is_file():
@@ -277,6 +299,36 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
 
+    def __getattr__(self, name: str) -> Any:
+        """Any other method (TRACE, CONNECT, PROPFIND...) is routed too: no route serves it, so the client gets the
+        gateway's 404 ``{"message":"Not Found"}``, never ``http.server``'s 501 HTML page."""
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What ``http.server`` rejects before any route is matched (a header line over 64 KiB, over 100 headers, an
+        over-long or malformed request line) is answered as JSON like every other local answer, never its HTML page:
+        a 431 is the API's documented ``request-header-fields-too-large`` problem, anything else the gateway's
+        ``{"message": ...}``."""
+        phrase = self.responses.get(code, ("Error", ""))[0]
+        log.warning("request rejected", status=code, reason=message or phrase)
+        if code == 431:
+            content_type = "application/problem+json"
+            detail = f"The request headers are too large ({message or phrase})."
+            payload = problem_body(431, "request-header-fields-too-large", detail)
+        else:
+            content_type = "application/json"
+            payload = json.dumps({"message": phrase}).encode()
+        self.close_connection = True
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
     def log_message(self, format: str, *args: Any) -> None:
         log.debug(format % args)
 
@@ -323,6 +375,38 @@ class RequestHandler(BaseHTTPRequestHandler):
         method = self.command.upper()
         raw_path, _, raw_query = self.path.partition("?")
         route_key = "-"
+        if self.server.closing:  # a kept-alive connection after the runtime began to stop: nothing more runs
+            self.close_connection = True
+            status, headers, payload = _gateway_message(503, "Service Unavailable")
+        else:
+            status, headers, payload, route_key = self._answer(method, raw_path, raw_query, request_id)
+        if self.server.closing:  # in flight when the runtime began to stop: answered, then closed
+            self.close_connection = True
+        self.send_response(status)
+        for name, value in headers:
+            if name.lower() not in _HOP_BY_HOP:
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Apigw-Requestid", request_id)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if method != "HEAD":
+            self.wfile.write(payload)
+        log.info(
+            "request",
+            requestId=request_id,
+            routeKey=route_key,
+            method=method,
+            path=raw_path,
+            status=status,
+            latencyMs=round((time.perf_counter() - started) * 1000, 1),
+        )
+
+    def _answer(
+        self, method: str, raw_path: str, raw_query: str, request_id: str
+    ) -> tuple[int, list[tuple[str, str]], bytes, str]:
+        route_key = "-"
         try:
             body = self._read_body()
         except OverflowError:
@@ -344,24 +428,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                 status, headers, payload = self._invoke(
                     route, parameters, method, raw_path, raw_query, body, request_id
                 )
-        self.send_response(status)
-        for name, value in headers:
-            if name.lower() not in _HOP_BY_HOP:
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.send_header("Apigw-Requestid", request_id)
-        self.end_headers()
-        if method != "HEAD":
-            self.wfile.write(payload)
-        log.info(
-            "request",
-            requestId=request_id,
-            routeKey=route_key,
-            method=method,
-            path=raw_path,
-            status=status,
-            latencyMs=round((time.perf_counter() - started) * 1000, 1),
-        )
+        return status, headers, payload, route_key
 
     def _invoke(
         self,
@@ -405,6 +472,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             event["requestContext"]["authorizer"]["jwt"]["scopes"] = scopes
         try:
             return to_http_response(route.function.invoke(event))
+        except RuntimeStopping:
+            return _gateway_message(503, "Service Unavailable")
         except FunctionError as exc:  # the function's own process logged its stack trace
             log.error("function failed", function=route.function.name, requestId=request_id, error=str(exc))
         except Exception:

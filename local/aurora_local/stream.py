@@ -170,6 +170,8 @@ class Mapping:
                 result = self.function.invoke({"Records": batch})
                 retry_from = first_failure(result, batch) if self.report_item_failures else None
             except Exception as exc:
+                if stop.is_set():
+                    return  # the runtime is stopping (the function refuses); the batch stays pending
                 log.error(
                     "stream batch failed", function=self.function.name, records=len(batch), error=str(exc)
                 )
@@ -243,9 +245,11 @@ class StreamPump:
             self._threads.append(thread)
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop polling and invoking; wait up to ``timeout`` seconds in all (0: only ask) for the threads to end."""
         self._stop.set()
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def _run(self, mapping: Mapping) -> None:
         while not self._stop.is_set():
@@ -294,9 +298,32 @@ class StreamPump:
                 mapping.add(shard_id, records)
                 mapping.process(shard_id, self._stop)
                 next_iterator = page.get("NextShardIterator")
+                if next_iterator and not records:
+                    next_iterator = self._reopen(stream_arn, shard_id, mapping) or next_iterator
                 if next_iterator:
                     iterators[shard_id] = next_iterator
                 else:
                     del iterators[shard_id]
                     mapping.read_up_to[shard_id] = None
             self._stop.wait(POLL_SECONDS)
+
+    def _reopen(self, stream_arn: str, shard_id: str, mapping: Mapping) -> str | None:
+        """A fresh iterator for an idle shard, right after the last record read (or at its trim horizon).
+
+        moto (the embedded DynamoDB) rolls back a cancelled ``TransactWriteItems`` - e.g. a delete whose
+        ``ConditionExpression`` fails, a 404 - by swapping the table for a copy made before it, stream shard included:
+        an iterator taken before keeps reading the orphaned shard and never sees another record, so every later purge
+        silently stopped. In AWS a new iterator after the same sequence number reads exactly what the old one would.
+        """
+        after = mapping.read_up_to.get(shard_id)
+        if after:
+            request: dict[str, Any] = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after}
+        elif mapping.starting_position == "TRIM_HORIZON":
+            request = {"ShardIteratorType": "TRIM_HORIZON"}
+        else:
+            # LATEST and nothing read yet: keep the iterator (a new one would skip what came since).
+            return None
+        iterator: str = self.streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard_id, **request)[
+            "ShardIterator"
+        ]
+        return iterator

@@ -40,6 +40,7 @@ from aurora_chats.settings import get_settings
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://docs.aurora-interactive.dev/problems/"
 _USER_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 # No route takes a request body (the SDK sends none): any body is a 400, and a large one a 413 without being read.
 MAX_BODY_BYTES = 1024
 # API Gateway's own limit for the request line and headers; enforced here too so every front behaves alike.
@@ -285,11 +286,13 @@ def _request_limits(app: APIGatewayHttpResolver, next_middleware: NextMiddleware
     """Resource limits (OWASP API4): headers up to API Gateway's size, a clean path, and no request body at all."""
     raw = app.current_event.raw_event
     headers = raw.get("headers") or {}
-    header_bytes = sum(len(str(name)) + len(str(value)) + 4 for name, value in headers.items())
+    header_bytes = 4 * len(headers)  # ": " and CRLF per header
+    for name, value in headers.items():
+        header_bytes += len(str(name)) + len(str(value))
     if header_bytes > MAX_HEADER_BYTES:
         return problem(431, "request-header-fields-too-large", _PROBLEM_DOCS[431][1])
     path = str(raw.get("rawPath") or "")
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in path):
+    if _CONTROL_CHARACTER.search(path):
         # The route pattern's ``$`` would match before a trailing newline: "/chats/1\n" must not mean chat 1.
         return problem(
             400,

