@@ -377,7 +377,7 @@ def test_any_identity_claims_are_answered_without_a_5xx(
 ) -> None:
     response = invoke(route, "7", claims=claims or {})  # no character 7, no chat 7: valid callers get 404
     sub = (claims or {}).get("sub")
-    if isinstance(sub, str) and valid_key(sub) and len(sub) <= 128:
+    if isinstance(sub, str) and valid_key(sub) and len(sub) <= 255:
         assert response.status == (200 if route == "list" else 404), response
     else:
         assert_4xx_problem(response)

@@ -45,6 +45,15 @@ def test_greeting_uses_preferred_username_then_user(api: Api) -> None:
     assert anonymous.json["message"]["content"].startswith("Good morning, User!")
 
 
+def test_name_claim_with_a_lone_surrogate_still_starts_the_chat(api: Api) -> None:
+    # An IdP that cut a display name in the middle of an emoji signs "\ud83d" into the token; the claim is the
+    # user's own data, so it must not turn into a 500 (botocore cannot encode a lone surrogate as UTF-8).
+    response = api.initialize(330905, name="Alice \ud83d")
+    assert response.status == 201, response
+    assert response.json["message"]["content"].startswith("Hi Alice \ufffd, I'm Aurora")
+    assert api.list().json["chatIds"] == [response.json["chatId"]]
+
+
 def test_new_chat_is_in_the_very_next_list(api: Api) -> None:
     created = api.initialize(330905).json["chatId"]
     listed = api.list()
@@ -257,3 +266,34 @@ def test_table_is_built_from_the_template(ddb: Any) -> None:
     assert description["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
     ttl = ddb.describe_time_to_live(TableName=TABLE)["TimeToLiveDescription"]
     assert ttl["AttributeName"] == "expiresAt"
+
+
+def test_a_run_of_expired_entries_does_not_make_an_empty_page_before_older_live_chats(
+    api: Api, ddb: Any, calls: CallLog
+) -> None:
+    """TTL deletes lazily: expired list entries newer than a live chat must not produce an empty page + cursor."""
+    import time
+
+    live = api.initialize(330905).json["chatId"]
+    expired_at = str(int(time.time()) - 60)
+    for offset in range(1, 8):  # newer ids than the live chat, all already expired
+        chat_id = live + offset * 4096
+        ddb.put_item(
+            TableName=TABLE,
+            Item={
+                "PK": {"S": "USER#alice"},
+                "SK": {"S": f"CHAT#{chat_id:016d}"},
+                "chatId": {"N": str(chat_id)},
+                "characterId": {"N": "330905"},
+                "createdAt": {"S": "2026-01-01T00:00:00.000Z"},
+                "expiresAt": {"N": expired_at},
+            },
+        )
+    calls.clear()
+    page = api.list(query="limit=2")
+    assert page.json["chatIds"] == [live]
+    assert page.json["nextCursor"] is None
+    assert calls.count("Query") <= 4
+    calls.clear()
+    api.list()  # a page with live chats on it is still one Query
+    assert calls.calls == ["Query"]

@@ -2,7 +2,7 @@
 
 Never in a log line: the bearer token or Authorization header, message content (greetings), cursors or the cursor
 secret, the raw user id. Always in a log line of an identified request: the request id (``correlation_id``) and the
-hashed user id (``user`` = :func:`aurora_chats.http.user_hash`).
+hashed user id (``user`` = :func:`aurora_chats.observability.user_hash`).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def call(
 
 
 def assert_clean(captured: Captured, secrets: list[str]) -> list[dict[str, Any]]:
-    from aurora_chats.http import user_hash
+    from aurora_chats.observability import user_hash
 
     text = captured.text()
     for secret in [TOKEN, "Bearer", CURSOR_SECRET, SUB, *secrets]:
@@ -236,3 +236,17 @@ def test_chats_created_and_deleted_are_counted_once_per_real_change_with_no_user
             assert directive["Namespace"] == "AuroraChatsTest"
             assert all(set(dimensions) <= {"service"} for dimensions in directive["Dimensions"])
     assert SUB not in json.dumps(documents)
+
+
+def test_account_deletion_logs_the_hashed_user_never_the_raw_id(api: Any, ddb: Any, logs: Captured) -> None:
+    from aurora_chats.observability import user_hash
+
+    user = "deleted-user-0d1e"
+    call("initialize", sub=user)
+    event = json.loads((ROOT / "events" / "cleanup_user_deleted.json").read_text())
+    event["detail"]["userId"] = user
+    result = load_function("chat_cleanup").handler(event, FakeContext(remaining_ms=60_000))
+    assert result["complete"] is True
+    text = logs.text()
+    assert user not in text
+    assert any(line.get("user") == user_hash(user) for line in logs.lines())

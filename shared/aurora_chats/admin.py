@@ -53,6 +53,9 @@ def import_characters(
     if not files:
         print("import-characters: no card files found", file=sys.stderr)
         return 2
+    from aurora_chats.dynamodb import MAX_ITEM_BYTES, MAX_MESSAGE_CONTENT_BYTES, character_item, item_bytes
+    from aurora_chats.greeting import MAX_DISPLAY_NAME, render_greeting
+
     cards: list[tuple[CharacterCard, dict[str, Any]]] = []
     errors: list[str] = []
     seen: dict[int, Path] = {}
@@ -61,6 +64,27 @@ def import_characters(
             card, raw = load_card(path)
         except ValueError as exc:
             errors.append(str(exc))
+            continue
+        try:
+            size = item_bytes(character_item(card.to_character(), raw))
+        except UnicodeEncodeError as exc:
+            errors.append(
+                f"{path}: rejected: text that has no UTF-8 encoding (a lone surrogate): {exc.reason}"
+            )
+            continue
+        if size > MAX_ITEM_BYTES:
+            errors.append(
+                f"{path}: rejected: the card takes {size:,} bytes as a table item; DynamoDB stores at most "
+                f"{MAX_ITEM_BYTES // 1024} KB per item (shrink its lorebook, greetings or embedded assets)"
+            )
+            continue
+        # The first message is the greeting with {{user}} replaced by the caller's name: it must fit for any name.
+        greeting_bytes = len(render_greeting(card.to_character(), "\U0010ffff" * MAX_DISPLAY_NAME).encode())
+        if greeting_bytes > MAX_MESSAGE_CONTENT_BYTES:
+            errors.append(
+                f"{path}: rejected: with a {MAX_DISPLAY_NAME}-character display name for {{{{user}}}} its greeting "
+                f"takes {greeting_bytes:,} bytes, more than a stored message holds ({MAX_MESSAGE_CONTENT_BYTES:,})"
+            )
             continue
         if card.character_id in seen:
             errors.append(

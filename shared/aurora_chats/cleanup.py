@@ -45,7 +45,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field
 
-from aurora_chats.observability import logger, metrics
+from aurora_chats.observability import logger, metrics, user_hash
 
 CLEANUP_EVENTS_SOURCE = "aurora.chats"
 USER_DELETION_CONTINUED = "UserDeletionContinued"
@@ -67,7 +67,7 @@ class UserDeletedDetail(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, frozen=True, extra="ignore")
 
-    user_id: str = Field(alias="userId", pattern=r"^[\x21-\x7e]{1,128}$")
+    user_id: str = Field(alias="userId", pattern=r"^[\x21-\x7e]{1,255}$")
     continuation: int = Field(default=0, ge=0)
 
 
@@ -266,7 +266,7 @@ def delete_user_account(
     logger.info(
         "user deletion",
         extra={
-            "userId": detail.user_id,
+            "user": user_hash(detail.user_id),
             "round": detail.continuation,
             "chatsDeleted": result.chats_deleted,
             "itemsDeleted": result.items_deleted,

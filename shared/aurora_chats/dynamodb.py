@@ -73,6 +73,7 @@ if TYPE_CHECKING:
 Item = dict[str, Any]
 
 CHAT_ID_DIGITS = 16
+MAX_QUERIES_PER_PAGE = 4  # see list_chats: extra reads only past pages made entirely of expired entries
 THROTTLING_CODES = frozenset(
     {
         "ProvisionedThroughputExceededException",
@@ -317,6 +318,35 @@ def character_item(character: Character, card: dict[str, Any] | None = None) -> 
     return item
 
 
+MAX_ITEM_BYTES = 400 * 1024  # DynamoDB's item size limit (names and values, UTF-8)
+# A message's content is stored twice (message item, idempotency record): each item's keys (user id, idempotency
+# key) and other attributes take well under 2 KB.
+MAX_MESSAGE_CONTENT_BYTES = MAX_ITEM_BYTES - 2048
+
+
+def item_bytes(item: Item) -> int:
+    """An item's size as DynamoDB counts it against :data:`MAX_ITEM_BYTES` (an upper bound for numbers).
+
+    ``UnicodeEncodeError`` for a string botocore cannot send either (a lone surrogate has no UTF-8 form).
+    """
+
+    def value_bytes(value: Item) -> int:
+        ((kind, inner),) = value.items()
+        if kind == "S":
+            return len(str(inner).encode("utf-8"))  # UnicodeEncodeError: not storable (lone surrogate)
+        if kind == "N":
+            return len(str(inner)) + 1
+        if kind in ("BOOL", "NULL"):
+            return 1
+        if kind == "L":
+            return 3 + sum(1 + value_bytes(v) for v in inner)
+        if kind == "M":
+            return 3 + sum(1 + len(k.encode()) + value_bytes(v) for k, v in inner.items())
+        return len(inner) if isinstance(inner, bytes | str) else sum(len(v) for v in inner)
+
+    return sum(len(name.encode()) + value_bytes(value) for name, value in item.items())
+
+
 def _chat_from(item: Item) -> Chat:
     return Chat(
         chat_id=int(item["chatId"]["N"]),
@@ -494,21 +524,29 @@ class DynamoDBChatRepository:
         if after_chat_id is not None:
             # Built from the caller's own user id: no cursor can point a query at another partition.
             params["ExclusiveStartKey"] = key(user_pk(user_id), user_chat_sk(after_chat_id))
-        try:
-            response = self.client.query(**params)
-        except _TRANSPORT_ERRORS as exc:
-            raise (_unavailable(exc) or exc) from exc
+        # Normally ONE Query. Only when every entry it read was expired (TTL deletes lazily) and more remain does it
+        # read on, a bounded number of times, so that a page is not empty while older live chats exist: an SDK that
+        # stops paging at an empty page would otherwise miss them.
+        for attempt in range(1, MAX_QUERIES_PER_PAGE + 1):
+            try:
+                response = self.client.query(**params)
+            except _TRANSPORT_ERRORS as exc:
+                raise (_unavailable(exc) or exc) from exc
+            items = response.get("Items", [])
+            last_key = response.get("LastEvaluatedKey")
+            if items or last_key is None or attempt == MAX_QUERIES_PER_PAGE:
+                break
+            params["ExclusiveStartKey"] = last_key  # from our own query of the caller's partition
         chats = [
             ChatSummary(
                 chat_id=int(item["chatId"]["N"]),
                 character_id=int(item["characterId"]["N"]),
                 created_at=item["createdAt"]["S"],
             )
-            for item in response.get("Items", [])
+            for item in items
         ]
         if len(chats) > limit:
             return ChatPage(chats=chats[:limit], last_chat_id=chats[limit - 1].chat_id)
-        last_key = response.get("LastEvaluatedKey")
         if last_key is not None:
             return ChatPage(
                 chats=chats, last_chat_id=int(last_key["SK"]["S"].removeprefix(CHAT_ENTRY_PREFIX))

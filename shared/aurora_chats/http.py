@@ -6,7 +6,6 @@ Validation failures are 400 (Powertools' default is 422), with ``errors`` naming
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Callable
@@ -34,12 +33,12 @@ from aurora_chats.errors import (
 )
 from aurora_chats.greeting import display_name
 from aurora_chats.models import Problem
-from aurora_chats.observability import logger
+from aurora_chats.observability import logger, user_hash
 from aurora_chats.settings import get_settings
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://docs.aurora-interactive.dev/problems/"
-_USER_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
+_USER_ID = re.compile(r"^[\x21-\x7e]{1,255}$")
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 # No route takes a request body (the SDK sends none): any body is a 400, and a large one a 413 without being read.
 MAX_BODY_BYTES = 1024
@@ -204,11 +203,6 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
         message = str(error.get("msg", "is invalid"))
         problems.append({"field": _field_name(error.get("loc", ())), "message": message[:200]})
     return problems
-
-
-def user_hash(user_id: str) -> str:
-    """A stable, non-reversible user id for logs (user ids are personal data)."""
-    return hashlib.sha256(b"aurora-chats-log:" + user_id.encode()).hexdigest()[:16]
 
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])

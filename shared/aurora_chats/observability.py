@@ -120,3 +120,11 @@ class LazyTracer:
 logger = Logger()
 tracer = LazyTracer()
 metrics = Metrics()
+
+
+def user_hash(user_id: str) -> str:
+    """A stable, non-reversible user id for logs (user ids are personal data): every log line carries this, never
+    the id itself."""
+    import hashlib
+
+    return hashlib.sha256(b"aurora-chats-log:" + user_id.encode()).hexdigest()[:16]
