@@ -1,4 +1,4 @@
-"""chats-admin import-characters: validated, idempotent, all-or-nothing."""
+"""chats-admin: import-characters (validated, idempotent, all-or-nothing); purge-orphans and purge-chat."""
 
 from __future__ import annotations
 
@@ -7,9 +7,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aurora_chats.admin import import_characters, main
+from aurora_chats.admin import import_characters, main, purge_one_chat, purge_orphans
+from aurora_chats.dynamodb import (
+    CHAT_META_SK,
+    DynamoDBChatRepository,
+    chat_pk,
+    key,
+    message_item,
+    user_chat_sk,
+    user_pk,
+)
+from aurora_chats.ids import new_message_id
+from aurora_chats.models import Message
 
-from tests.conftest import ROOT, TABLE, table_items
+from tests.conftest import ROOT, TABLE, Api, CallLog, table_items
 
 
 def characters_in(ddb: Any) -> list[dict[str, Any]]:
@@ -139,3 +150,122 @@ def test_card_whose_greeting_cannot_be_stored_for_a_long_name_is_rejected(
     err = capsys.readouterr().err
     assert "greedy.json" in err and "display name" in err
     assert characters_in(ddb) == []
+
+
+# ---------------------------------------------------------------- purge-orphans / purge-chat
+
+
+def _start_chat(api: Api, user: str) -> int:
+    response = api.initialize(330905, user=user)
+    assert response.status == 201, response
+    chat_id: int = response.json["chatId"]
+    return chat_id
+
+
+def _add_messages(ddb: Any, chat_id: int, count: int) -> None:
+    chat = DynamoDBChatRepository(TABLE).get_chat(chat_id)
+    assert chat is not None
+    items = [
+        message_item(
+            chat,
+            Message(message_id=new_message_id(), role="user", content=f"m{n}", created_at=chat.created_at),
+        )
+        for n in range(count)
+    ]
+    for start in range(0, len(items), 25):
+        requests: Any = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
+        assert not ddb.batch_write_item(RequestItems={TABLE: requests}).get("UnprocessedItems")
+
+
+def _orphan(ddb: Any, chat_id: int, user: str) -> None:
+    """What a purge that exhausted the stream's retries leaves: the DELETE transaction removed the chat record
+    and the list entry, the messages stayed."""
+    for item_key in (key(chat_pk(chat_id), CHAT_META_SK), key(user_pk(user), user_chat_sk(chat_id))):
+        ddb.delete_item(TableName=TABLE, Key=item_key)
+
+
+def _keys(ddb: Any) -> set[tuple[str, str]]:
+    return {(i["PK"]["S"], i["SK"]["S"]) for i in table_items(ddb)}
+
+
+def _chat_keys(ddb: Any, chat_id: int) -> set[tuple[str, str]]:
+    return {k for k in _keys(ddb) if k[0] == chat_pk(chat_id)}
+
+
+@pytest.fixture
+def orphan_and_live(ddb: Any, calls: CallLog, api: Api) -> tuple[int, int, int]:
+    """Alice's orphaned chat (60 messages, no chat record), her live chat and Bob's live chat (with messages)."""
+    orphan = _start_chat(api, "alice")
+    live = _start_chat(api, "alice")
+    bobs = _start_chat(api, "bob")
+    _add_messages(ddb, orphan, 60)
+    _add_messages(ddb, live, 30)
+    _add_messages(ddb, bobs, 30)
+    _orphan(ddb, orphan, "alice")
+    assert len(_chat_keys(ddb, orphan)) >= 60
+    calls.clear()
+    return orphan, live, bobs
+
+
+def test_purge_orphans_purges_every_item_of_an_orphaned_chat_and_nothing_else(
+    ddb: Any, calls: CallLog, orphan_and_live: tuple[int, int, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    orphan, live, bobs = orphan_and_live
+    others = _keys(ddb) - _chat_keys(ddb, orphan)
+    assert purge_orphans(TABLE, client=ddb) == 0  # on the instrumented client: every BatchWriteItem <= 25
+    assert _chat_keys(ddb, orphan) == set()
+    assert _keys(ddb) == others  # both live chats, their messages and list entries, the characters
+    assert calls.count("BatchWriteItem") >= 3  # 61+ items at 25 a batch
+    out = capsys.readouterr().out
+    assert f"chat {orphan}: purged" in out
+    assert str(live) not in out and str(bobs) not in out
+    assert "1 orphaned chat(s) found" in out and "1 purged" in out
+    # Idempotent: a second run finds nothing and deletes nothing.
+    calls.clear()
+    assert purge_orphans(TABLE, client=ddb) == 0
+    assert calls.count("BatchWriteItem") == 0
+    assert "0 orphaned chat(s) found" in capsys.readouterr().out
+
+
+def test_purge_orphans_dry_run_lists_and_writes_nothing(
+    ddb: Any, calls: CallLog, orphan_and_live: tuple[int, int, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    orphan, _, _ = orphan_and_live
+    before = _keys(ddb)
+    assert purge_orphans(TABLE, client=ddb, dry_run=True) == 0
+    assert _keys(ddb) == before
+    assert not {"BatchWriteItem", "DeleteItem", "PutItem", "UpdateItem", "TransactWriteItems"} & set(
+        calls.calls
+    )
+    out = capsys.readouterr().out
+    assert f"chat {orphan}: orphaned" in out and "dry run" in out
+
+
+def test_purge_orphans_command_line(
+    ddb: Any, orphan_and_live: tuple[int, int, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    orphan, _, _ = orphan_and_live
+    assert main(["purge-orphans", "--table-name", TABLE, "--region", "us-east-1", "--dry-run"]) == 0
+    assert _chat_keys(ddb, orphan) != set()
+    assert main(["purge-orphans", "--table-name", TABLE, "--region", "us-east-1"]) == 0
+    assert _chat_keys(ddb, orphan) == set()
+    assert f"chat {orphan}: purged" in capsys.readouterr().out
+
+
+def test_purge_chat_refuses_a_live_chat_and_writes_nothing(
+    ddb: Any, orphan_and_live: tuple[int, int, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, live, _ = orphan_and_live
+    before = _keys(ddb)
+    assert main(["purge-chat", str(live), "--table-name", TABLE, "--region", "us-east-1"]) == 1
+    assert _keys(ddb) == before
+    assert "still exists" in capsys.readouterr().err
+
+
+def test_purge_chat_purges_one_orphaned_chat(
+    ddb: Any, calls: CallLog, orphan_and_live: tuple[int, int, int]
+) -> None:
+    orphan, _, _ = orphan_and_live
+    others = _keys(ddb) - _chat_keys(ddb, orphan)
+    assert purge_one_chat(orphan, TABLE, client=ddb) == 0
+    assert _keys(ddb) == others

@@ -1,5 +1,11 @@
 """``chats-admin``: operator commands. ``import-characters`` upserts Character Card V2/V3 files into the table.
 
+``purge-orphans`` finds chat partitions (``CHAT#<id>``) that still hold items but no chat record (``META``) — a
+purge that failed past the stream mapping's retries; ``ChatCleanupStreamDLQ`` then holds only shard and sequence
+numbers — and purges each with the cleanup function's own use case (``--dry-run`` only lists them). ``purge-chat``
+does the same for one chat id and refuses while the chat still exists. Both use a keys-only Scan with the
+operator's credentials; the Lambda functions never Scan.
+
 Every file is validated before anything is written: one bad card means nothing at all is imported, with a clear
 message per rejected file, so a run never leaves the table half-updated.
 """
@@ -9,13 +15,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from aurora_chats.models import CharacterCard
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+    from aurora_chats.cleanup import PurgeResult
+    from aurora_chats.dynamodb_cleanup import DynamoDBCleanupStore
 
 
 def load_card(path: Path) -> tuple[CharacterCard, dict[str, Any]]:
@@ -112,6 +125,122 @@ def import_characters(
     return 0
 
 
+PURGE_BUDGET_SECONDS = 3600  # per chat: generous; an operator run has no Lambda timeout
+
+
+def _cleanup_store(
+    table_name: str, endpoint_url: str | None, region: str | None, client: DynamoDBClient | None
+) -> DynamoDBCleanupStore:
+    from aurora_chats.dynamodb_cleanup import DynamoDBCleanupStore
+
+    if client is None:
+        import boto3
+
+        client = boto3.client("dynamodb", endpoint_url=endpoint_url, region_name=region)
+    return DynamoDBCleanupStore(table_name, client=client)
+
+
+def _purge_orphan(store: DynamoDBCleanupStore, chat_id: int) -> PurgeResult:
+    """Purge an orphaned chat partition with the cleanup function's own use case.
+
+    The user id and idempotency key came from the stream's old image, which is gone: the purge runs with
+    ``user_id=None``, so it skips the list entry and the idempotency record and deletes every item of the
+    ``CHAT#<id>`` partition (the store's ``owner_keys`` logs that it left the list entry). That entry is already
+    gone when the API deleted the chat (the DELETE transaction removes both) or when a user deletion did. When TTL
+    removed the chat record, the entry may still exist, but its ``expiresAt`` is past: it is hidden from every list
+    and TTL deletes it too. A leftover idempotency record is harmless (it ages out and names a chat that is gone).
+    """
+    from aurora_chats.cleanup import RemovedChat, TimeBudget, purge_chat
+    from aurora_chats.observability import metrics
+
+    deadline = time.monotonic() + PURGE_BUDGET_SECONDS
+    budget = TimeBudget(lambda: int((deadline - time.monotonic()) * 1000), reserve_ms=0)
+    chat = RemovedChat(chat_id=chat_id, user_id=None, idempotency_key=None, expired=False)
+    try:
+        return purge_chat(store, chat, budget)
+    finally:
+        # No Lambda flushes these here: drop them, or Powertools would print EMF blobs every 100 metrics.
+        metrics.clear_metrics()
+
+
+def _report(result: PurgeResult) -> bool:
+    state = "purged" if result.complete else "INCOMPLETE (run again)"
+    print(f"chat {result.chat_id}: {state}, {result.items_deleted} item(s) deleted")
+    return result.complete
+
+
+def purge_orphans(
+    table_name: str,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    *,
+    dry_run: bool = False,
+    client: DynamoDBClient | None = None,
+) -> int:
+    """Find chat partitions with items but no chat record (a purge that exhausted the stream's retries: the DLQ
+    holds only shard/sequence numbers) and purge each. Every candidate is re-checked with a consistent read just
+    before its purge, so a chat that exists is never touched; safe to re-run and to run while the service runs."""
+    store = _cleanup_store(table_name, endpoint_url, region, client)
+    found = purged = items = 0
+    incomplete = 0
+    for chat_id in store.orphaned_chat_candidates():
+        if store.chat_record_exists(chat_id):
+            continue  # created, or still being written, since the scan saw it
+        found += 1
+        if dry_run:
+            print(f"chat {chat_id}: orphaned (dry run, nothing deleted)")
+            continue
+        result = _purge_orphan(store, chat_id)
+        items += result.items_deleted
+        if _report(result):
+            purged += 1
+        else:
+            incomplete += 1
+    if dry_run:
+        print(f"purge-orphans: {found} orphaned chat(s) found in {table_name}; dry run, nothing deleted")
+        return 0
+    print(
+        f"purge-orphans: {found} orphaned chat(s) found in {table_name}, {purged} purged, "
+        f"{incomplete} incomplete, {items} item(s) deleted"
+    )
+    return 1 if incomplete else 0
+
+
+def purge_one_chat(
+    chat_id: int,
+    table_name: str,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    *,
+    client: DynamoDBClient | None = None,
+) -> int:
+    """Purge one chat's partition, only if its chat record is gone (deleting live chats is the API's job)."""
+    store = _cleanup_store(table_name, endpoint_url, region, client)
+    if store.chat_record_exists(chat_id):
+        print(
+            f"purge-chat: chat {chat_id} still exists (its META record is present); refusing to purge it. "
+            "Delete it through the API (DELETE /chats/{id}); its purge then follows automatically.",
+            file=sys.stderr,
+        )
+        return 1
+    ok = _report(_purge_orphan(store, chat_id))
+    return 0 if ok else 1
+
+
+def _add_table_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--table-name", required=True)
+    parser.add_argument(
+        "--endpoint-url", default=None, help="e.g. http://127.0.0.1:8000 for the local runtime"
+    )
+    parser.add_argument("--region", default=None)
+
+
+def _chat_id_arg(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"not a chat id: {value!r}")
+    return int(value)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="chats-admin", description="Aurora Chats operator commands.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -122,7 +251,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--endpoint-url", default=None, help="e.g. http://127.0.0.1:8000 for the local runtime"
     )
     importer.add_argument("--region", default=None)
+    orphans = commands.add_parser(
+        "purge-orphans",
+        help="Purge chat partitions whose chat record is gone (run on a ChatCleanupStreamDLQ alarm).",
+    )
+    _add_table_options(orphans)
+    orphans.add_argument("--dry-run", action="store_true", help="Only list the orphaned chats.")
+    one = commands.add_parser(
+        "purge-chat", help="Purge one chat whose chat record is gone; refuses a live chat."
+    )
+    one.add_argument("chat_id", type=_chat_id_arg, metavar="CHAT_ID")
+    _add_table_options(one)
     args = parser.parse_args(argv)
+    if args.command == "purge-orphans":
+        return purge_orphans(args.table_name, args.endpoint_url, args.region, dry_run=args.dry_run)
+    if args.command == "purge-chat":
+        return purge_one_chat(args.chat_id, args.table_name, args.endpoint_url, args.region)
     return import_characters(args.paths, args.table_name, args.endpoint_url, args.region)
 
 

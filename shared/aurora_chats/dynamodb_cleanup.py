@@ -14,6 +14,8 @@ delete items           1 ``BatchWriteItem`` of at most 25 deletes, plus one per 
                        (exponential backoff with full jitter; throttling errors are retried the same way)
 idempotency record     1 ``DeleteItem`` with condition ``chatId = :chatId`` (a failed condition means it is gone
                        or already serves a newer chat under the same key: both fine)
+orphan scan (admin)    keys-only strongly consistent ``Scan`` pages + 1 consistent ``GetItem`` per candidate;
+                       ``chats-admin`` only, with operator credentials: the Lambda functions never Scan
 =====================  ==========================================================================================
 
 A 2,000-message purge therefore costs 1 ``BatchWriteItem`` (the list entry), 1 ``DeleteItem`` (only when the chat
@@ -29,7 +31,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError, HTTPClientError
@@ -206,6 +208,62 @@ class DynamoDBCleanupStore:
             if _code(exc) in THROTTLING_CODES:
                 raise ServiceUnavailable() from exc
             raise
+
+    # ------------------------------------------------------------ operator only (chats-admin; never the Lambdas)
+
+    def chat_record_exists(self, chat_id: int) -> bool:
+        """1 strongly consistent ``GetItem`` of ``CHAT#<chatId>`` / ``META`` (keys only)."""
+        response = self.client.get_item(
+            TableName=self._table,
+            Key=key(chat_pk(chat_id), CHAT_META_SK),
+            ProjectionExpression="PK",
+            ConsistentRead=True,
+        )
+        return "Item" in response
+
+    def orphaned_chat_candidates(self) -> Iterator[int]:
+        """Chat partitions that have items but no chat record, by a paginated keys-only strongly consistent
+        ``Scan`` (``PAGE_SIZE`` items a page, filtered to ``CHAT#`` keys; read-only, so safe while the API and
+        the cleanup function run). Only candidates: a caller must re-check :meth:`chat_record_exists` before it
+        deletes anything. Each chat id is yielded at most once; non-numeric ``CHAT#`` keys are skipped.
+
+        A Scan returns each partition's items together, so only the current partition is held in memory."""
+        params: dict[str, Any] = {
+            "TableName": self._table,
+            "ProjectionExpression": "PK, SK",
+            "FilterExpression": "begins_with(PK, :chat)",
+            "ExpressionAttributeValues": {":chat": {"S": CHAT_PK_PREFIX}},
+            "ConsistentRead": True,
+            "Limit": self._page_size,
+        }
+        yielded: set[int] = set()
+        current: str | None = None
+        current_has_record = False
+        while True:
+            response = self.client.scan(**params)
+            for item in response.get("Items", []):
+                pk, sk = item["PK"]["S"], item["SK"]["S"]
+                if pk != current:
+                    if current is not None and not current_has_record:
+                        chat_id = _chat_id(current)
+                        if chat_id is not None and chat_id not in yielded:
+                            yielded.add(chat_id)
+                            yield chat_id
+                    current, current_has_record = pk, False
+                current_has_record = current_has_record or sk == CHAT_META_SK
+            start = response.get("LastEvaluatedKey")
+            if start is None:
+                break
+            params["ExclusiveStartKey"] = start
+        if current is not None and not current_has_record:
+            chat_id = _chat_id(current)
+            if chat_id is not None and chat_id not in yielded:
+                yield chat_id
+
+
+def _chat_id(pk: str) -> int | None:
+    digits = pk.removeprefix(CHAT_PK_PREFIX)
+    return int(digits) if digits.isdigit() else None
 
 
 # ---------------------------------------------------------------- continuation (EventBridge)
