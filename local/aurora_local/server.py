@@ -174,7 +174,7 @@ def to_http_response(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     return status, headers, body
 
 
-def _gateway_message(status: int, message: str) -> tuple[int, list[tuple[str, str]], bytes]:
+def gateway_message(status: int, message: str) -> tuple[int, list[tuple[str, str]], bytes]:
     return status, [("Content-Type", "application/json")], json.dumps({"message": message}).encode()
 
 
@@ -377,7 +377,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         route_key = "-"
         if self.server.closing:  # a kept-alive connection after the runtime began to stop: nothing more runs
             self.close_connection = True
-            status, headers, payload = _gateway_message(503, "Service Unavailable")
+            status, headers, payload = gateway_message(503, "Service Unavailable")
         else:
             status, headers, payload, route_key = self._answer(method, raw_path, raw_query, request_id)
         if self.server.closing:  # in flight when the runtime began to stop: answered, then closed
@@ -411,17 +411,17 @@ class RequestHandler(BaseHTTPRequestHandler):
             body = self._read_body()
         except OverflowError:
             self.close_connection = True
-            status, headers, payload = _gateway_message(413, "Request Entity Too Large")
+            status, headers, payload = gateway_message(413, "Request Entity Too Large")
         except ValueError:  # an unreadable Content-Length or chunk size
             self.close_connection = True
-            status, headers, payload = _gateway_message(400, "Bad Request")
+            status, headers, payload = gateway_message(400, "Bad Request")
         else:
             found = match(self.server.routes, method, raw_path)
             extra = None if found else self.server.local_extra(method, raw_path, raw_query)
             if extra is not None:
                 status, headers, payload = extra
             elif found is None:
-                status, headers, payload = _gateway_message(404, "Not Found")
+                status, headers, payload = gateway_message(404, "Not Found")
             else:
                 route, parameters = found
                 route_key = route.route_key
@@ -473,9 +473,9 @@ class RequestHandler(BaseHTTPRequestHandler):
         try:
             return to_http_response(route.function.invoke(event))
         except RuntimeStopping:
-            return _gateway_message(503, "Service Unavailable")
+            return gateway_message(503, "Service Unavailable")
         except FunctionError as exc:  # the function's own process logged its stack trace
             log.error("function failed", function=route.function.name, requestId=request_id, error=str(exc))
         except Exception:
             log.exception("function failed", function=route.function.name, requestId=request_id)
-        return _gateway_message(500, "Internal Server Error")
+        return gateway_message(500, "Internal Server Error")

@@ -12,90 +12,24 @@ claims, so the function's own 401 problem is what is tested. An unmatched route 
 
 from __future__ import annotations
 
-import base64
-import importlib.util
-import re
-import sys
-import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import quote, unquote
 
 from aurora_local.events import http_api_event
-from aurora_local.template import ROOT, TEMPLATE, resources
+from aurora_local.runtime import function_specs, local_functions
+from aurora_local.server import Route, build_routes, gateway_message, match, to_http_response
+from aurora_local.template import TEMPLATE
 
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 ClaimsFor = Callable[[str], dict[str, Any] | None]
 StartResponse = Callable[..., Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Route:
-    method: str
-    path: str  # the template's path, e.g. /chats/{chatId}
-    function: str  # the template's logical id
-    app: Path  # functions/<name>/app.py
-    pattern: re.Pattern[str]
-
-    @property
-    def route_key(self) -> str:
-        return f"{self.method} {self.path}"
-
-
 def template_routes(template: Path = TEMPLATE) -> list[Route]:
-    """Every ``HttpApi`` event of the template, in template order."""
-    routes = []
-    for name, resource in resources("AWS::Serverless::Function", template).items():
-        props = resource.get("Properties", {})
-        for event in props.get("Events", {}).values():
-            if event.get("Type") != "HttpApi":
-                continue
-            path = event["Properties"]["Path"]
-            # API Gateway matches a `{name}` variable against exactly one (still percent-encoded) path segment.
-            regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path))
-            routes.append(
-                Route(
-                    method=event["Properties"]["Method"].upper(),
-                    path=path,
-                    function=name,
-                    app=ROOT / props["CodeUri"] / "app.py",
-                    pattern=re.compile(f"^{regex}$"),
-                )
-            )
-    return routes
-
-
-def load_handler(app: Path) -> Handler:
-    """``app.handler`` of a function; the module is named ``functions_<dir>_app`` as the tests' loader names it."""
-    name = f"functions_{app.parent.name}_app"
-    module: ModuleType | None = sys.modules.get(name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(name, app)
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot load {app}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    handler: Handler = module.handler
-    return handler
-
-
-class LambdaContext:
-    """What the handlers read from a Lambda context object."""
-
-    memory_limit_in_mb = 512
-
-    def __init__(self, function_name: str) -> None:
-        self.function_name = function_name
-        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
-        self.aws_request_id = str(uuid.uuid4())
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
+    """The template's ``HttpApi`` routes, matched and invoked exactly as ``make run`` does (in this process)."""
+    return build_routes(local_functions(function_specs(template)), template)
 
 
 def _raw_path(environ: dict[str, Any]) -> str:
@@ -123,23 +57,9 @@ def _headers(environ: dict[str, Any]) -> dict[str, str]:
 class HttpApiWsgiApp:
     """``HttpApiWsgiApp(claims_for)`` is a WSGI application serving the template's HTTP API routes."""
 
-    def __init__(
-        self,
-        claims_for: ClaimsFor,
-        *,
-        routes: list[Route] | None = None,
-        load: Callable[[Path], Handler] = load_handler,
-    ) -> None:
+    def __init__(self, claims_for: ClaimsFor, *, routes: list[Route] | None = None) -> None:
         self.claims_for = claims_for
         self.routes = routes if routes is not None else template_routes()
-        self._load = load
-
-    def _match(self, method: str, raw_path: str) -> tuple[Route, dict[str, str]] | None:
-        for route in self.routes:
-            found = route.pattern.match(raw_path)
-            if found and route.method == method:
-                return route, {key: unquote(value) for key, value in found.groupdict().items()}
-        return None
 
     def _claims(self, headers: dict[str, str]) -> dict[str, Any] | None:
         scheme, _, token = headers.get("authorization", "").partition(" ")
@@ -150,13 +70,9 @@ class HttpApiWsgiApp:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
         raw_path = _raw_path(environ)
-        matched = self._match(method, raw_path)
+        matched = match(self.routes, method, raw_path)
         if matched is None:
-            body = b'{"message":"Not Found"}'
-            start_response(
-                "404 Not Found", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
-            )
-            return [body]
+            return self._respond(*gateway_message(404, "Not Found"), start_response)
         route, path_parameters = matched
         headers = _headers(environ)
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -171,20 +87,14 @@ class HttpApiWsgiApp:
             claims=self._claims(headers),
             body=body_bytes,
         )
-        result = self._load(route.app)(event, LambdaContext(route.function))
-        return self._respond(result, start_response)
+        return self._respond(*to_http_response(route.function.invoke(event)), start_response)
 
     @staticmethod
-    def _respond(result: dict[str, Any], start_response: StartResponse) -> Iterator[bytes]:
-        status = int(result.get("statusCode", 200))
-        body = result.get("body") or ""
-        payload = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode()
-        headers = [(str(k), str(v)) for k, v in (result.get("headers") or {}).items()]
-        for name, values in (result.get("multiValueHeaders") or {}).items():
-            headers.extend((str(name), str(value)) for value in values)
-        headers.extend(("Set-Cookie", str(cookie)) for cookie in result.get("cookies") or [])
+    def _respond(
+        status: int, headers: list[tuple[str, str]], payload: bytes, start_response: StartResponse
+    ) -> Iterator[bytes]:
         if not any(name.lower() == "content-length" for name, _ in headers):
-            headers.append(("Content-Length", str(len(payload))))
+            headers = [*headers, ("Content-Length", str(len(payload)))]
         try:
             phrase = HTTPStatus(status).phrase
         except ValueError:
