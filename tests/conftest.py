@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import socket
 import sys
 import threading
 from collections.abc import Iterator
@@ -312,3 +313,36 @@ def server_ddb(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iter
     assert import_characters([str(ROOT / "characters")], TABLE, endpoint_url=moto_server.endpoint) == 0
     yield client
     reset_caches()
+
+
+# ---------------------------------------------------------------- X-Ray: a stand-in daemon (UDP) and its reader
+
+
+@pytest.fixture
+def xray_daemon() -> Iterator[socket.socket]:
+    daemon = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    daemon.bind(("127.0.0.1", 0))
+    daemon.settimeout(0.5)
+    try:
+        yield daemon
+    finally:
+        daemon.close()
+
+
+def xray_documents(daemon: socket.socket) -> list[dict[str, Any]]:
+    """Every (sub)segment document the X-Ray SDK sent to ``daemon``, nested subsegments flattened."""
+    documents: list[dict[str, Any]] = []
+    while True:
+        try:
+            packet, _ = daemon.recvfrom(65_535)
+        except TimeoutError:
+            break
+        header, _, body = packet.decode().partition("\n")
+        assert json.loads(header)["format"] == "json"
+        documents.append(json.loads(body))
+    flat: list[dict[str, Any]] = []
+    while documents:
+        document = documents.pop()
+        flat.append(document)
+        documents.extend(document.get("subsegments", []))
+    return flat

@@ -19,14 +19,13 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aurora_local.template import load_template
 
-from tests.conftest import ROOT, TABLE, MotoServer
+from tests.conftest import ROOT, TABLE, MotoServer, xray_documents
 
 pytestmark = pytest.mark.slow
 
@@ -94,29 +93,6 @@ def events_for(resource: dict[str, Any]) -> list[Path]:
         ):
             matched.append(path)
     return matched
-
-
-@pytest.fixture
-def xray_daemon() -> Iterator[socket.socket]:
-    daemon = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    daemon.bind(("127.0.0.1", 0))
-    daemon.settimeout(0.5)
-    try:
-        yield daemon
-    finally:
-        daemon.close()
-
-
-def received(daemon: socket.socket) -> list[dict[str, Any]]:
-    documents: list[dict[str, Any]] = []
-    while True:
-        try:
-            packet, _ = daemon.recvfrom(65_535)
-        except TimeoutError:
-            return documents
-        header, _, body = packet.decode().partition("\n")
-        assert json.loads(header)["format"] == "json"
-        documents.append(json.loads(body))
 
 
 def lambda_environment(moto_server: MotoServer, daemon: socket.socket, function: str) -> dict[str, str]:
@@ -194,7 +170,7 @@ def test_each_built_function_runs_on_its_events_with_only_the_layer_and_its_own_
     }
     if function == "InitializeChatFunction":
         assert "ChatsCreated" in metrics, run.stdout[-2000:]  # EMF from the built artifact, namespace and all
-    subsegments = [d for d in received(xray_daemon) if d.get("type") == "subsegment"]
+    subsegments = [d for d in xray_documents(xray_daemon) if d.get("type") == "subsegment"]
     dynamodb = [s for s in subsegments if s.get("namespace") == "aws" and s.get("name") == "dynamodb"]
     assert dynamodb, f"no DynamoDB subsegment reached X-Ray: {[s.get('name') for s in subsegments]}"
     assert all(s["aws"]["operation"] and s["aws"].get("table_name", TABLE) == TABLE for s in dynamodb), (

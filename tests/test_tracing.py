@@ -12,13 +12,10 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.conftest import ROOT, TABLE, MotoServer
+from tests.conftest import ROOT, TABLE, MotoServer, xray_documents
 
 
 def trace(invocation: int, sampled: bool) -> str:
@@ -52,36 +49,6 @@ for trace in traces:
     status = app.handler(event, Context())["statusCode"]
     print("RESULT " + json.dumps({"status": status, "xray_sdk_loaded": "aws_xray_sdk" in sys.modules}), flush=True)
 """
-
-
-@pytest.fixture
-def xray_daemon() -> Iterator[socket.socket]:
-    daemon = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    daemon.bind(("127.0.0.1", 0))
-    daemon.settimeout(0.5)
-    try:
-        yield daemon
-    finally:
-        daemon.close()
-
-
-def received(daemon: socket.socket) -> list[dict[str, Any]]:
-    """Every (sub)segment document the SDK sent, nested subsegments flattened."""
-    documents: list[dict[str, Any]] = []
-    while True:
-        try:
-            packet, _ = daemon.recvfrom(65_535)
-        except TimeoutError:
-            break
-        header, _, body = packet.decode().partition("\n")
-        assert json.loads(header)["format"] == "json"
-        documents.append(json.loads(body))
-    flat: list[dict[str, Any]] = []
-    while documents:
-        document = documents.pop()
-        flat.append(document)
-        documents.extend(document.get("subsegments", []))
-    return flat
 
 
 def invoke(moto_server: MotoServer, daemon: socket.socket, *traces: str) -> list[dict[str, Any]]:
@@ -134,7 +101,7 @@ def test_an_unsampled_invocation_never_loads_the_xray_sdk_nor_emits_anything(
 ) -> None:
     results = invoke(moto_server, xray_daemon, trace(1, False), trace(2, False))
     assert [r["xray_sdk_loaded"] for r in results] == [False, False]
-    assert received(xray_daemon) == []
+    assert xray_documents(xray_daemon) == []
 
 
 def test_a_sampled_invocation_emits_the_handler_and_its_dynamodb_calls(
@@ -142,7 +109,7 @@ def test_a_sampled_invocation_emits_the_handler_and_its_dynamodb_calls(
 ) -> None:
     results = invoke(moto_server, xray_daemon, trace(1, True))
     assert results[0]["xray_sdk_loaded"] is True
-    documents = received(xray_daemon)
+    documents = xray_documents(xray_daemon)
     handlers = handler_subsegments(documents)
     assert len(handlers) == 1, [d.get("name") for d in documents]
     assert handlers[0]["trace_id"] == root(1)
@@ -161,7 +128,7 @@ def test_sampling_is_decided_per_invocation_and_the_cold_start_is_the_first_invo
     sampled = [False, True, False, True]
     results = invoke(moto_server, xray_daemon, *(trace(i, s) for i, s in enumerate(sampled)))
     assert [r["xray_sdk_loaded"] for r in results] == [False, True, True, True]
-    documents = received(xray_daemon)
+    documents = xray_documents(xray_daemon)
     handlers = handler_subsegments(documents)
     # Only the sampled invocations are traced, the unsampled one after the SDK was loaded included.
     assert sorted(h["trace_id"] for h in handlers) == [root(1), root(3)], [d.get("name") for d in documents]
