@@ -46,6 +46,23 @@ def _card(tmp_path: Path, name: str, data: dict[str, Any]) -> str:
     return str(path)
 
 
+def _good_card(tmp_path: Path, name: str) -> str:
+    return _card(
+        tmp_path, name, {"name": "Good", "first_mes": "hi", "extensions": {"aurora": {"characterId": 9}}}
+    )
+
+
+def assert_nothing_imported(
+    ddb: Any, capsys: pytest.CaptureFixture[str], paths: list[str], rejected: str, reason: str
+) -> None:
+    """The import fails, names the rejected file and why, and writes no card at all (not even the good ones)."""
+    assert import_characters(paths, TABLE) == 1
+    err = capsys.readouterr().err
+    assert rejected in err and reason in err
+    assert "nothing was imported" in err
+    assert characters_in(ddb) == []
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
@@ -61,17 +78,9 @@ def _card(tmp_path: Path, name: str, data: dict[str, Any]) -> str:
 def test_bad_card_is_rejected_with_a_clear_message_and_nothing_is_written(
     ddb: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], data: dict[str, Any], message: str
 ) -> None:
-    good = _card(
-        tmp_path,
-        "good.json",
-        {"name": "Good", "first_mes": "hi", "extensions": {"aurora": {"characterId": 9}}},
-    )
+    good = _good_card(tmp_path, "good.json")
     bad = _card(tmp_path, "bad.json", data)
-    assert import_characters([good, bad], TABLE) == 1
-    err = capsys.readouterr().err
-    assert "bad.json" in err and message in err
-    assert "nothing was imported" in err
-    assert characters_in(ddb) == []
+    assert_nothing_imported(ddb, capsys, [good, bad], "bad.json", message)
 
 
 def test_not_json_is_rejected(ddb: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -86,11 +95,7 @@ def test_card_too_large_for_one_item_is_rejected_before_anything_is_written(
 ) -> None:
     # A real-world card with a big lorebook: valid JSON and greetings, but DynamoDB refuses items over 400 KB.
     # It must be rejected up front like any bad card, not crash halfway with earlier cards already written.
-    good = _card(
-        tmp_path,
-        "a-good.json",
-        {"name": "Good", "first_mes": "hi", "extensions": {"aurora": {"characterId": 9}}},
-    )
+    good = _good_card(tmp_path, "a-good.json")
     lore = [{"keys": [f"k{i}"], "content": "x" * 1000} for i in range(450)]
     big = _card(
         tmp_path,
@@ -102,22 +107,14 @@ def test_card_too_large_for_one_item_is_rejected_before_anything_is_written(
             "extensions": {"aurora": {"characterId": 10}},
         },
     )
-    assert import_characters([good, big], TABLE) == 1
-    err = capsys.readouterr().err
-    assert "b-big.json" in err and "400 KB" in err
-    assert "nothing was imported" in err
-    assert characters_in(ddb) == []
+    assert_nothing_imported(ddb, capsys, [good, big], "b-big.json", "400 KB")
 
 
 def test_card_with_a_lone_surrogate_is_rejected_before_anything_is_written(
     ddb: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Valid JSON ("\ud83d" escape, an emoji cut in half) that DynamoDB cannot store: UTF-8 has no encoding for it.
-    good = _card(
-        tmp_path,
-        "a-good.json",
-        {"name": "Good", "first_mes": "hi", "extensions": {"aurora": {"characterId": 9}}},
-    )
+    good = _good_card(tmp_path, "a-good.json")
     broken = _card(
         tmp_path,
         "b-broken.json",
@@ -128,11 +125,7 @@ def test_card_with_a_lone_surrogate_is_rejected_before_anything_is_written(
             "extensions": {"aurora": {"characterId": 10}},
         },
     )
-    assert import_characters([good, broken], TABLE) == 1
-    err = capsys.readouterr().err
-    assert "b-broken.json" in err and "UTF-8" in err
-    assert "nothing was imported" in err
-    assert characters_in(ddb) == []
+    assert_nothing_imported(ddb, capsys, [good, broken], "b-broken.json", "UTF-8")
 
 
 def test_card_whose_greeting_cannot_be_stored_for_a_long_name_is_rejected(
