@@ -15,7 +15,7 @@ from aurora_chats.http import (
     problem_responses,
 )
 from aurora_chats.ids import ChatId, decimal_digits
-from aurora_chats.models import DeleteChatResponse
+from aurora_chats.models import DELETE_EXAMPLE, DeleteChatResponse
 from aurora_chats.observability import logger, metrics, tracer, with_request_correlation_id
 from aurora_chats.usecases import delete_chat
 from aws_lambda_powertools.event_handler.openapi.params import Path
@@ -42,9 +42,7 @@ app = create_app()
             "content": {
                 "application/json": {
                     "model": DeleteChatResponse,
-                    "examples": {
-                        "sdk": {"summary": "chats.delete(8)", "value": {"chatId": 8, "deleted": True}}
-                    },
+                    "examples": {"sdk": {"summary": "chats.delete(8)", "value": DELETE_EXAMPLE}},
                 }
             },
         },

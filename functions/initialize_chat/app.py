@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from aurora_chats.dynamodb import DynamoDBChatRepository
 from aurora_chats.http import RETRY_ON_THROTTLING_ONLY, create_app, current_caller, problem_responses
 from aurora_chats.ids import CharacterId, decimal_digits
-from aurora_chats.models import InitializeChatResponse
+from aurora_chats.models import INITIALIZE_EXAMPLE, InitializeChatResponse
 from aurora_chats.observability import logger, metrics, tracer, with_request_correlation_id
 from aurora_chats.settings import get_settings
 from aurora_chats.usecases import initialize_chat
@@ -50,17 +50,7 @@ def _chat_response(description: str) -> OpenAPIResponse:
                 "examples": {
                     "sdk": {
                         "summary": "chats.initialize(330905)",
-                        "value": {
-                            "chatId": 8,
-                            "characterId": 330905,
-                            "createdAt": "2026-11-26T10:00:00.000Z",
-                            "message": {
-                                "messageId": "01JDQ8Z6R8W4X2V1T0S9R8Q7P6",
-                                "role": "character",
-                                "content": "Hi Alice, I'm Aurora!",
-                                "createdAt": "2026-11-26T10:00:00.000Z",
-                            },
-                        },
+                        "value": INITIALIZE_EXAMPLE,
                     }
                 },
             }

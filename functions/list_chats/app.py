@@ -13,7 +13,7 @@ from aurora_chats.http import (
     problem_responses,
 )
 from aurora_chats.ids import decimal_digits
-from aurora_chats.models import GetChatsForUserResponse
+from aurora_chats.models import LIST_EXAMPLE, GetChatsForUserResponse
 from aurora_chats.observability import logger, metrics, tracer, with_request_correlation_id
 from aurora_chats.settings import get_settings
 from aurora_chats.usecases import list_chats
@@ -43,17 +43,7 @@ app = create_app()
                     "examples": {
                         "sdk": {
                             "summary": "chats.listForUser()",
-                            "value": {
-                                "chatIds": [8],
-                                "chats": [
-                                    {
-                                        "chatId": 8,
-                                        "characterId": 330905,
-                                        "createdAt": "2026-11-26T10:00:00.000Z",
-                                    }
-                                ],
-                                "nextCursor": None,
-                            },
+                            "value": LIST_EXAMPLE,
                         }
                     },
                 }

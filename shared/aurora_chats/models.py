@@ -93,20 +93,31 @@ class ChatSummary(ApiModel):
     created_at: Timestamp
 
 
+# The SDK docs' values (chat 8, character 330905): one example per response, used by the models' schemas and by the
+# routes' OpenAPI response examples.
+LIST_EXAMPLE: dict[str, Any] = {
+    "chatIds": [8],
+    "chats": [{"chatId": 8, "characterId": 330905, "createdAt": "2026-11-26T10:00:00.000Z"}],
+    "nextCursor": None,
+}
+INITIALIZE_EXAMPLE: dict[str, Any] = {
+    "chatId": 8,
+    "characterId": 330905,
+    "createdAt": "2026-11-26T10:00:00.000Z",
+    "message": {
+        "messageId": "01JDQ8Z6R8W4X2V1T0S9R8Q7P6",
+        "role": "character",
+        "content": "Hi Alice, I'm Aurora!",
+        "createdAt": "2026-11-26T10:00:00.000Z",
+    },
+}
+DELETE_EXAMPLE: dict[str, Any] = {"chatId": 8, "deleted": True}
+
+
 class GetChatsForUserResponse(ApiModel):
     """One page of the caller's chats, newest first."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "chatIds": [8],
-                    "chats": [{"chatId": 8, "characterId": 330905, "createdAt": "2026-11-26T10:00:00.000Z"}],
-                    "nextCursor": None,
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [LIST_EXAMPLE]})
 
     chat_ids: list[ChatId] = Field(description="The chat ids on this page, newest first.")
     chats: list[ChatSummary] = Field(description="The same chats with their character and creation time.")
@@ -118,23 +129,7 @@ class GetChatsForUserResponse(ApiModel):
 class InitializeChatResponse(ApiModel):
     """The new chat and the character's greeting, stored as the chat's first message."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "chatId": 8,
-                    "characterId": 330905,
-                    "createdAt": "2026-11-26T10:00:00.000Z",
-                    "message": {
-                        "messageId": "01JDQ8Z6R8W4X2V1T0S9R8Q7P6",
-                        "role": "character",
-                        "content": "Hi Alice, I'm Aurora!",
-                        "createdAt": "2026-11-26T10:00:00.000Z",
-                    },
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [INITIALIZE_EXAMPLE]})
 
     chat_id: ChatId
     character_id: CharacterId
@@ -147,7 +142,7 @@ class DeleteChatResponse(ApiModel):
 
     # The schema describes what is sent: `deleted` always is, so it is required (not just defaulted).
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"chatId": 8, "deleted": True}]},
+        json_schema_extra={"examples": [DELETE_EXAMPLE]},
         json_schema_mode_override="serialization",
         json_schema_serialization_defaults_required=True,
     )
