@@ -4,18 +4,21 @@ adapter) and the HTTP one (``tests/e2e/test_contract_http.py``, the local runtim
 - :func:`contract_config`: every check, positive + negative data, the stateful phase, seeded, bearer auth;
 - :func:`issue_generated_cursor`: positive cases get a cursor the server could have issued (cursors are HMAC-signed,
   so an invented one is forged by design);
-- :func:`start_scenarios_with_create`: lets stateful scenarios begin with the create the links start from.
+- :func:`start_scenarios_with_create`: lets stateful scenarios begin with the create the links start from;
+- :func:`stateful_settings` / :func:`assert_scenarios_chained`: how the stateful phase runs and what it must show.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 import schemathesis
+from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
 
@@ -89,3 +92,22 @@ def start_scenarios_with_create(monkeypatch: pytest.MonkeyPatch) -> None:
             operation.method == "post" or likely_root(operation, node, produced)
         ),
     )
+
+
+def stateful_settings(runs: int, steps: int) -> settings:
+    """Hypothesis settings for the stateful phase: bounded, derandomized, no example database."""
+    return settings(
+        max_examples=runs,
+        stateful_step_count=steps,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+        derandomize=True,
+    )
+
+
+def assert_scenarios_chained(outcomes: Counter[str]) -> None:
+    """The scenarios really chained: chats were created, listed and deleted through the links."""
+    assert outcomes["POST /characters/{characterId}/chats 201"] > 0, outcomes
+    assert outcomes["GET /chats 200"] > 0, outcomes
+    assert outcomes["DELETE /chats/{chatId} 200"] > 0, outcomes

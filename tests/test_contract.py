@@ -38,9 +38,11 @@ from tests.contract_support import (
     MAX_ID,
     OPENAPI,
     ROOT,
+    assert_scenarios_chained,
     contract_config,
     issue_generated_cursor,
     start_scenarios_with_create,
+    stateful_settings,
 )
 
 CONTRACT = ROOT / "contract"
@@ -432,17 +434,5 @@ def test_stateful_create_list_delete_follows_the_links(monkeypatch: pytest.Monke
             outcomes[f"{case.operation.label} {response.status_code}"] += 1
 
     outcomes: Counter[str] = Counter()
-    ChatsWorkflow.run(
-        settings=settings(
-            max_examples=STATEFUL_RUNS,
-            stateful_step_count=STATEFUL_STEPS,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            database=None,
-            derandomize=True,
-        )
-    )
-    # The scenarios really chained: chats were created, listed and deleted through the links.
-    assert outcomes["POST /characters/{characterId}/chats 201"] > 0, outcomes
-    assert outcomes["GET /chats 200"] > 0, outcomes
-    assert outcomes["DELETE /chats/{chatId} 200"] > 0, outcomes
+    ChatsWorkflow.run(settings=stateful_settings(STATEFUL_RUNS, STATEFUL_STEPS))
+    assert_scenarios_chained(outcomes)

@@ -24,9 +24,11 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from tests.contract_support import (
     OPENAPI,
+    assert_scenarios_chained,
     contract_config,
     issue_generated_cursor,
     start_scenarios_with_create,
+    stateful_settings,
 )
 from tests.e2e.conftest import Runtime
 from tests.e2e.test_local_runtime import PURGE_DEADLINE_SECONDS, assert_problem, chat_items, token
@@ -168,18 +170,6 @@ def test_stateful_create_list_delete_follows_the_links_over_http(
 
     outcomes: Counter[str] = Counter()
     users: set[str] = set()
-    ChatsWorkflow.run(
-        settings=settings(
-            max_examples=STATEFUL_RUNS,
-            stateful_step_count=STATEFUL_STEPS,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            database=None,
-            derandomize=True,
-        )
-    )
-    # The scenarios really chained: chats were created, listed and deleted through the links.
-    assert outcomes["POST /characters/{characterId}/chats 201"] > 0, outcomes
-    assert outcomes["GET /chats 200"] > 0, outcomes
-    assert outcomes["DELETE /chats/{chatId} 200"] > 0, outcomes
+    ChatsWorkflow.run(settings=stateful_settings(STATEFUL_RUNS, STATEFUL_STEPS))
+    assert_scenarios_chained(outcomes)
     assert len(users) > 1, users  # and each scenario was served as its own user
