@@ -261,30 +261,18 @@ class MotoServer:
     endpoint: str
 
 
-def _serialized(app: Any) -> Any:
-    """One request at a time, as DynamoDB makes each request atomic: moto's backends take no locks of their own, so
-    two threads could interleave inside one conditional write. Races between *requests* stay real."""
-    lock = threading.Lock()
-
-    def serve(environ: Any, start_response: Any) -> list[bytes]:
-        with lock:
-            return list(app(environ, start_response))
-
-    return serve
-
-
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[MotoServer]:
-    """moto's DynamoDB behind a threaded HTTP server on a free port (port 0: no race for a port number)."""
-    from moto.moto_server.werkzeug_app import (
-        DomainDispatcherApplication,
-        MotoRequestHandler,
-        create_backend_app,
-    )
+    """moto's DynamoDB behind a threaded HTTP server on a free port (port 0: no race for a port number), with the
+    local runtime's DynamoDB semantics on top (one request at a time, ``ClientRequestToken``): see
+    :func:`aurora_local.cli.dynamodb_endpoint`. Races between *requests* stay real."""
+    from aurora_local.cli import dynamodb_endpoint
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
     from werkzeug.serving import make_server
 
-    app = _serialized(DomainDispatcherApplication(create_backend_app))
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+    server = make_server(
+        "127.0.0.1", 0, dynamodb_endpoint(), threaded=True, request_handler=MotoRequestHandler
+    )
     thread = threading.Thread(target=server.serve_forever, name="moto-server", daemon=True)
     thread.start()
     try:

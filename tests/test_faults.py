@@ -2,8 +2,9 @@
 
 Faults enter at botocore's ``before-send`` event, i.e. *inside* botocore's retry loop: a canned DynamoDB answer
 replaces the HTTP request (which then never reaches moto, so nothing is written), or the request is really sent and
-applied and its answer "lost" (``ReadTimeoutError``). moto does not implement ``ClientRequestToken``; the injector
-does what DynamoDB documents for it: a repeat of a committed token succeeds without writing again.
+applied and its answer "lost" (``ReadTimeoutError``). moto alone does not implement ``ClientRequestToken``; the tests'
+moto server adds it as DynamoDB documents it (:func:`aurora_local.cli.dynamodb_endpoint`): a repeat of a committed
+token gets the first answer and writes nothing.
 
 Fault matrix (``DDB_MAX_ATTEMPTS=2`` in the tests; "always" = every attempt of every call):
 
@@ -96,7 +97,6 @@ class Faults:
     plan: dict[str, list[Fault]] = field(default_factory=dict)
     always: dict[str, Fault] = field(default_factory=dict)
     attempts: Counter[str] = field(default_factory=Counter)
-    committed: dict[str, AWSResponse] = field(default_factory=dict)
 
     def install(self, client: Any) -> Faults:
         client.meta.events.register("before-send.dynamodb", self._before_send)
@@ -107,19 +107,14 @@ class Faults:
         self.attempts[operation] += 1
         queue = self.plan.get(operation, [])
         fault = queue.pop(0) if queue else self.always.get(operation)
-        sent = request.body if isinstance(request.body, bytes | str) else b"{}"
-        token = json.loads(sent or b"{}").get("ClientRequestToken")
         if fault is None:
-            if token is not None and token in self.committed:
-                return self.committed[token]  # DynamoDB: a committed token's repeat succeeds, writes nothing
             return None
         if fault.kind == "unsent":
             raise ConnectTimeoutError(endpoint_url=request.url)
         if fault.kind == "lost":
-            if token is None or token not in self.committed:
-                answer = _send(request)
-                if token is not None and answer.status_code == 200:
-                    self.committed[token] = answer
+            _send(
+                request
+            )  # applied (a repeat of its ClientRequestToken is answered from the first, writes nothing)
             raise ReadTimeoutError(endpoint_url=request.url)
         body: dict[str, Any] = {
             "__type": f"com.amazonaws.dynamodb.v20120810#{fault.code}",

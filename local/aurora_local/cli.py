@@ -31,10 +31,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aurora_local.template import ROOT, create_table
 
@@ -213,10 +213,9 @@ def import_characters(table_name: str, endpoint: str | None, region: str) -> Non
 IDEMPOTENCY_WINDOW_SECONDS = 600
 
 
-def _dynamodb_child(port: int, parent: int) -> int:
-    """The embedded DynamoDB: moto's server until SIGTERM/SIGINT or until the parent process is gone.
-
-    Two DynamoDB guarantees moto's server lacks are added in front of it, because the service relies on them:
+def dynamodb_endpoint() -> Callable[[dict[str, Any], Any], Iterable[bytes]]:
+    """moto's server app with two DynamoDB guarantees it lacks, which the service relies on (the local runtime's
+    embedded DynamoDB and the tests' moto server both use it):
 
     * Requests are read by a thread each but executed one at a time: moto's backend is not thread-safe (a
       ``TransactWriteItems`` deep-copies the table for its rollback while another thread writes, fails, and its
@@ -226,19 +225,9 @@ def _dynamodb_child(port: int, parent: int) -> int:
       other parameters is ``IdempotentParameterMismatchException``.
     """
     import io
-    from collections.abc import Iterable
-    from typing import Any
 
-    from moto.moto_server.werkzeug_app import (
-        DomainDispatcherApplication,
-        MotoRequestHandler,
-        create_backend_app,
-    )
-    from werkzeug.serving import make_server
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    signals = Signals()
-    signals.install()
     backend = DomainDispatcherApplication(create_backend_app)
     one_at_a_time = threading.Lock()
     answered: dict[str, tuple[float, bytes, str, list[tuple[str, str]], list[bytes]]] = {}
@@ -278,7 +267,19 @@ def _dynamodb_child(port: int, parent: int) -> int:
                 answered[token] = (now, raw, captured[0], captured[1], body)
             return body
 
-    server = make_server(HOST, port, serialized, threaded=True, request_handler=MotoRequestHandler)
+    return serialized
+
+
+def _dynamodb_child(port: int, parent: int) -> int:
+    """The embedded DynamoDB: moto's server (with DynamoDB's atomicity and ``ClientRequestToken``, see
+    :func:`dynamodb_endpoint`) until SIGTERM/SIGINT or until the parent process is gone."""
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    signals = Signals()
+    signals.install()
+    server = make_server(HOST, port, dynamodb_endpoint(), threaded=True, request_handler=MotoRequestHandler)
     threading.Thread(target=server.serve_forever, args=(0.1,), name="moto", daemon=True).start()
     while not signals.wait(0.2) and os.getppid() == parent:
         pass
