@@ -50,7 +50,7 @@ fmt: install ## Format and autofix
 
 .PHONY: typecheck
 typecheck: install ## mypy --strict
-	$(RUN) mypy shared local functions tests
+	$(RUN) mypy shared ops local functions tests
 
 .PHONY: lock
 lock: install ## Re-lock and export the layer's requirements from uv.lock

@@ -43,6 +43,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from aurora_chats.dal import keys
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results.json"
@@ -188,8 +190,8 @@ def side_client(endpoint: str) -> Any:
 
 
 def create_table(endpoint: str, table: str) -> None:
-    from aurora_chats.admin import import_characters
     from aurora_local.template import create_table as create_from_template
+    from aurora_ops.admin import import_characters
 
     create_from_template(side_client(endpoint), table)
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
@@ -199,12 +201,11 @@ def create_table(endpoint: str, table: str) -> None:
 
 def restore_chat_record(side: Any, table: str, chat_record: dict[str, Any]) -> None:
     """Put back a deleted chat's record and list entry (its messages are still there: no purge ran yet)."""
-    from aurora_chats.dynamodb import user_chat_sk
+    from aurora_chats.dal.keys import user_entry_key
 
     chat_id = int(chat_record["chatId"]["N"])
     entry = {
-        "PK": {"S": f"USER#{chat_record['userId']['S']}"},
-        "SK": {"S": user_chat_sk(chat_id)},
+        **user_entry_key(chat_record["userId"]["S"], chat_id),
         "type": {"S": "userChat"},
         "chatId": chat_record["chatId"],
         "characterId": chat_record["characterId"],
@@ -216,7 +217,9 @@ def restore_chat_record(side: Any, table: str, chat_record: dict[str, Any]) -> N
 
 def seed_chat(endpoint: str, table: str, chat_id: int, user_id: str = USER, messages: int = 0) -> None:
     """A chat (record, user entry, ``messages`` messages) written through the service's own data layer."""
-    from aurora_chats.dynamodb import DynamoDBChatRepository, message_item
+    from aurora_chats.dal.chats import DynamoDBChatRepository
+    from aurora_chats.dal.items import message_item
+    from aurora_chats.dal.keys import chat_record_key
     from aurora_chats.ids import new_message_id
     from aurora_chats.models import Chat, Message
 
@@ -224,7 +227,7 @@ def seed_chat(endpoint: str, table: str, chat_id: int, user_id: str = USER, mess
     created = "2026-11-27T09:00:00.000Z"
     chat = Chat(chat_id=chat_id, user_id=user_id, character_id=CHARACTER_ID, created_at=created)
     first = Message(message_id=new_message_id(), role="character", content="Hello!", created_at=created)
-    client.delete_item(TableName=table, Key={"PK": {"S": f"CHAT#{chat_id}"}, "SK": {"S": "META"}})
+    client.delete_item(TableName=table, Key=chat_record_key(chat_id))
     DynamoDBChatRepository(table, client=client).create_chat(chat, first, None)
     batch: list[dict[str, Any]] = []
     for index in range(max(messages - 1, 0)):
@@ -315,11 +318,7 @@ def cold_starts(endpoint: str, layer: Path, python: str, rounds: int) -> dict[st
     """Interleaved fresh processes: floor, list, initialize, delete, list (X-Ray sampled), ..., floor, ..."""
     workdir = Path(tempfile.mkdtemp(prefix="aurora-bench-events-"))
     floor_event = workdir / "floor.json"
-    floor_event.write_text(
-        json.dumps(
-            {"table": TABLE, "key": {"PK": {"S": f"CHARACTER#{CHARACTER_ID}"}, "SK": {"S": "PROFILE"}}}
-        )
-    )
+    floor_event.write_text(json.dumps({"table": TABLE, "key": keys.character_key(CHARACTER_ID)}))
     source_layer, source_shared = build_layer(python, compiled=False), source_only_shared()
     shared = str(ROOT / "shared")
     list_event = str(ROOT / "events" / "list_chats.json")
@@ -591,10 +590,11 @@ def use_service_env(endpoint: str, table: str) -> None:
             "DDB_READ_TIMEOUT": "300",
         }
     )
-    from aurora_chats import dynamodb, settings, usecases
+    from aurora_chats import settings, usecases
+    from aurora_chats.dal import client as dal_client
 
     settings.reset_settings()
-    dynamodb.reset_client()
+    dal_client.reset_client()
     usecases.clear_character_cache()
 
 
@@ -603,7 +603,7 @@ def dynamodb_cost(endpoint: str) -> dict[str, Any]:
     create_table(endpoint, table)
     use_service_env(endpoint, table)
     from aurora_chats import usecases
-    from aurora_chats.dynamodb import get_client
+    from aurora_chats.dal.client import get_client
 
     for index in range(25):
         seed_chat(endpoint, table, 375_000_000_000_000 + index)
@@ -666,7 +666,7 @@ def dynamodb_cost(endpoint: str) -> dict[str, Any]:
 
 def purge_cost(endpoint: str, sizes: list[int], delete_samples: int) -> dict[str, Any]:
     """DELETE /chats/{id} of a chat with N messages, then the cleanup function's purge of what it left."""
-    from aurora_chats.dynamodb import get_client
+    from aurora_chats.dal.client import get_client
 
     delete_handler = load_function("delete_chat").handler
     cleanup_handler = load_function("chat_cleanup").handler
@@ -683,7 +683,7 @@ def purge_cost(endpoint: str, sizes: list[int], delete_samples: int) -> dict[str
             chat_id = DELETE_CHAT_ID + size
             log(f"  purge: seeding a chat with {size} messages ...")
             seed_chat(endpoint, table, chat_id, messages=size)
-            pk = f"CHAT#{chat_id}"
+            pk = keys.chat_pk(chat_id)
             event = json.loads(json.dumps(delete_event).replace(str(DELETE_CHAT_ID), str(chat_id)))
             control_id = chat_id + 1  # a 1-message chat in the same table: the control for moto's own costs
             control_event = json.loads(json.dumps(delete_event).replace(str(DELETE_CHAT_ID), str(control_id)))
@@ -697,10 +697,8 @@ def purge_cost(endpoint: str, sizes: list[int], delete_samples: int) -> dict[str
                 if sample:  # the messages are still there: only the record and the list entry come back
                     restore_chat_record(side, table, old_image)
                     restore_chat_record(side, table, control_image)
-                old_image = side.get_item(TableName=table, Key={"PK": {"S": pk}, "SK": {"S": "META"}})["Item"]
-                control_image = side.get_item(
-                    TableName=table, Key={"PK": {"S": f"CHAT#{control_id}"}, "SK": {"S": "META"}}
-                )["Item"]
+                old_image = side.get_item(TableName=table, Key=keys.chat_record_key(chat_id))["Item"]
+                control_image = side.get_item(TableName=table, Key=keys.chat_record_key(control_id))["Item"]
                 meter.take_snapshot([pk])
                 meter.clear()
                 millis, result = timed_without_gc(delete_handler, event)
@@ -715,9 +713,9 @@ def purge_cost(endpoint: str, sizes: list[int], delete_samples: int) -> dict[str
                 if result["statusCode"] != 200:
                     raise SystemExit(f"DELETE of the control chat: {result['statusCode']} {result['body']}")
             record = json.loads(json.dumps(template["Records"][0]))
-            record["dynamodb"]["Keys"] = {"PK": {"S": pk}, "SK": {"S": "META"}}
+            record["dynamodb"]["Keys"] = keys.chat_record_key(chat_id)
             record["dynamodb"]["OldImage"] = old_image
-            meter.take_snapshot([pk, f"USER#{USER}"])
+            meter.take_snapshot([pk, keys.user_pk(USER)])
             meter.clear()
             started = time.perf_counter()
             outcome = cleanup_handler({"Records": [record]}, PurgeContext())

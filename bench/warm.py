@@ -4,7 +4,7 @@ Usage: ``warm.py ROOT RESULT_FILE REQUESTS LAYER_DIR...``
 
 Each API function's ``handler`` (the whole decorator stack: logger context, metrics, tracer, resolver, validation,
 serialisation) is called with its ``events/*.json`` event on a *stub* data layer that answers in constant time
-(the function module's ``DynamoDBChatRepository`` name is replaced by a factory returning the stub), so the figure is
+(injected with ``aurora_chats.dal.chats.use_chat_repository``, the factory every API function asks), so the figure is
 what the service adds per request on top of DynamoDB itself. ``reference`` is the framework alone (see
 :func:`reference_handler`), for scale. Writes ``{route: {"cpu_us", "wall_us"}}`` (per
 request) to RESULT_FILE; CPU time is the figure that counts (a shared machine's other processes inflate wall time,
@@ -108,17 +108,14 @@ def load(root: Path, name: str) -> Any:
 def main() -> None:
     root, result_file, requests, *paths = sys.argv[1:]
     sys.path[:0] = paths
-    stub = stub_repository()
+    from aurora_chats.dal.chats import use_chat_repository
+
+    use_chat_repository(stub_repository())
     results: dict[str, dict[str, float]] = {}
     context = Context()
     handlers: dict[str, tuple[Any, str, int]] = {}
     for name, (event_file, expected) in ROUTES.items():
         module = load(Path(root), name)
-        if not hasattr(module, "DynamoDBChatRepository"):
-            raise SystemExit(
-                f"functions/{name}/app.py no longer names DynamoDBChatRepository: update bench/warm.py"
-            )
-        module.DynamoDBChatRepository = lambda *args, _stub=stub, **kwargs: _stub
         handlers[name] = (module.handler, event_file, expected)
     handlers["reference"] = (reference_handler(), "list_chats.json", 200)
     for name, (handler, event_file, expected) in handlers.items():

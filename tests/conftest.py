@@ -104,10 +104,11 @@ def instrument(client: Any, log: CallLog) -> None:
 
 
 def reset_caches() -> None:
-    from aurora_chats import dynamodb, settings, usecases
+    from aurora_chats import settings, usecases
+    from aurora_chats.dal import client as dal_client
 
     settings.reset_settings()
-    dynamodb.reset_client()
+    dal_client.reset_client()
     usecases.clear_character_cache()
 
 
@@ -118,7 +119,7 @@ def ddb() -> Iterator[Any]:
 
     with mock_aws():
         reset_caches()
-        from aurora_chats.dynamodb import get_client
+        from aurora_chats.dal.client import get_client
 
         client = get_client()
         create_table(client, TABLE)
@@ -135,7 +136,7 @@ def calls(ddb: Any) -> CallLog:
 
 @pytest.fixture
 def characters(ddb: Any) -> None:
-    from aurora_chats.admin import import_characters
+    from aurora_ops.admin import import_characters
 
     assert import_characters([str(ROOT / "characters")], TABLE, region="us-east-1") == 0
 
@@ -293,8 +294,8 @@ def server_ddb(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iter
     ).close()
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", moto_server.endpoint)
     reset_caches()
-    from aurora_chats.admin import import_characters
-    from aurora_chats.dynamodb import get_client
+    from aurora_chats.dal.client import get_client
+    from aurora_ops.admin import import_characters
 
     client = get_client()
     create_table(client, TABLE)

@@ -7,18 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aurora_chats.admin import import_characters, main, purge_one_chat, purge_orphans
-from aurora_chats.dynamodb import (
-    CHAT_META_SK,
-    DynamoDBChatRepository,
-    chat_pk,
-    key,
-    message_item,
-    user_chat_sk,
-    user_pk,
-)
+from aurora_chats.dal.chats import DynamoDBChatRepository
+from aurora_chats.dal.items import message_item
+from aurora_chats.dal.keys import CHAT_META_SK, chat_pk, key, user_chat_sk, user_pk
 from aurora_chats.ids import new_message_id
 from aurora_chats.models import Message
+from aurora_ops.admin import import_characters, main, purge_one_chat, purge_orphans
 
 from tests.conftest import ROOT, TABLE, Api, CallLog, table_items
 

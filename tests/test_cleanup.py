@@ -16,8 +16,11 @@ from typing import Any
 import boto3
 import pytest
 from aurora_chats.cleanup import DEFAULT_RESERVE_MS, MAX_USER_DELETION_ROUNDS
-from aurora_chats.dynamodb import DynamoDBChatRepository, chat_pk, message_item, user_pk
-from aurora_chats.dynamodb_cleanup import removed_chat, reset_events_client
+from aurora_chats.dal.chats import DynamoDBChatRepository
+from aurora_chats.dal.cleanup import removed_chat
+from aurora_chats.dal.client import reset_events_client
+from aurora_chats.dal.items import message_item
+from aurora_chats.dal.keys import chat_pk, user_pk
 from aurora_chats.ids import new_message_id
 from aurora_chats.models import Message
 from aurora_local.filters import matches, matches_criteria
@@ -587,12 +590,12 @@ class InMemoryCleanupStore:
         return [{"PK": {"S": p}, "SK": {"S": s}} for p, s in sorted(self.keys) if p == pk]
 
     def chat_items_page(self, chat_id: int, start: Any) -> Any:
-        from aurora_chats.cleanup import KeyPage
+        from aurora_chats.ports import KeyPage
 
         return KeyPage(keys=list(self._page(chat_pk(chat_id))), next_start=None)
 
     def user_items_page(self, user_id: str, start: Any) -> Any:
-        from aurora_chats.cleanup import UserItem, UserItemsPage
+        from aurora_chats.ports import UserItem, UserItemsPage
 
         items = [
             UserItem(

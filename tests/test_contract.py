@@ -304,8 +304,8 @@ def test_typescript_client_makes_the_sdk_calls_with_the_documented_types(npm: Pa
 
 def fresh_table() -> None:
     """The test table (from template.yaml) with the demo characters, in the current moto account."""
-    from aurora_chats.admin import import_characters
-    from aurora_chats.dynamodb import get_client
+    from aurora_chats.dal.client import get_client
+    from aurora_ops.admin import import_characters
 
     reset_caches()
     create_table(get_client(), TABLE)

@@ -237,7 +237,7 @@ class _Countdown:
 def test_the_cleanup_function_is_granted_exactly_what_its_code_calls(
     api: Api, ddb: Any, grants: Grants, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from aurora_chats.dynamodb_cleanup import get_events_client, reset_events_client
+    from aurora_chats.dal.client import get_events_client, reset_events_client
 
     from tests import conftest
     from tests.conftest import FakeContext, load_function, table_items

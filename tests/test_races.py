@@ -33,7 +33,7 @@ PRELOAD = [
     "aws_lambda_powertools.event_handler",
     "aws_lambda_powertools.metrics",
     "aurora_chats.http",
-    "aurora_chats.dynamodb",
+    "aurora_chats.dal.chats",
     "aurora_chats.usecases",
     "tests.conftest",
 ]
@@ -56,7 +56,7 @@ def _init_worker(endpoint: str) -> None:
 
 
 def _warm(_: int) -> int:
-    from aurora_chats.dynamodb import get_client
+    from aurora_chats.dal.client import get_client
 
     get_client().describe_table(TableName=TABLE)
     return os.getpid()
@@ -90,7 +90,7 @@ class _CollidingRandom:
 
 def _invoke(function: str, event: dict[str, Any], start_at: float, collide_at: Any = None) -> dict[str, Any]:
     from aurora_chats import ids, usecases
-    from aurora_chats.dynamodb import get_client
+    from aurora_chats.dal.client import get_client
 
     from tests.conftest import FakeContext, load_function
 

@@ -23,7 +23,7 @@ from aurora_chats.cleanup import (
     delete_user_account,
     purge_chat,
 )
-from aurora_chats.dynamodb_cleanup import (
+from aurora_chats.dal.cleanup import (
     DynamoDBCleanupStore,
     EventBridgeContinuation,
     is_chat_removal,

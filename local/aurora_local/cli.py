@@ -201,7 +201,7 @@ def ensure_table(client: DynamoDBClient, table_name: str) -> bool:
 
 
 def import_characters(table_name: str, endpoint: str | None, region: str) -> None:
-    from aurora_chats.admin import main as chats_admin
+    from aurora_ops.admin import main as chats_admin
 
     args = ["import-characters", str(ROOT / "characters"), "--table-name", table_name, "--region", region]
     if endpoint:

@@ -142,7 +142,7 @@ def _operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, 
 
 def _problem_response(status: int) -> dict[str, Any]:
     """The documented problem for ``status``, in JSON form (the same helper the routes use)."""
-    from aurora_chats.http import problem_responses
+    from aurora_chats.api_docs import problem_responses
 
     response: dict[str, Any] = copy.deepcopy(dict(problem_responses(None, status)[status]))
     for media in response["content"].values():

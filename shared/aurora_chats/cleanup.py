@@ -37,26 +37,22 @@ Time budget and continuation — never a silent timeout that leaves items behind
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field
 
 from aurora_chats.observability import logger, metrics, user_hash
+from aurora_chats.ports import CleanupStore, ContinuationQueue, ItemKey, RemovedChat
 
-CLEANUP_EVENTS_SOURCE = "aurora.chats"
-USER_DELETION_CONTINUED = "UserDeletionContinued"
 MAX_USER_DELETION_ROUNDS = 50
 # Stop this long before the Lambda timeout. Between two checks runs one Query page or one BatchWriteItem with its
 # retries (backoff ≤ ~7 s in all), so this leaves room to spare. Should DynamoDB hang beyond it, the invocation
 # times out: a function error that Lambda retries (the work is idempotent) and the Errors alarm reports.
 DEFAULT_RESERVE_MS = 15_000
-
-ItemKey = Mapping[str, Any]
-"""A table key as the data layer returns it; opaque to the use cases."""
 
 
 # ---------------------------------------------------------------- inputs
@@ -75,63 +71,6 @@ class UserDeletedEvent(EventBridgeModel):
     source: Literal["aurora.users", "aurora.chats"]
     detail_type: Literal["UserDeleted", "UserDeletionContinued"] = Field(alias="detail-type")
     detail: UserDeletedDetail
-
-
-@dataclass(frozen=True, slots=True)
-class RemovedChat:
-    """A chat record that left the table (stream ``REMOVE``): what the purge needs to know about it."""
-
-    chat_id: int
-    user_id: str | None
-    idempotency_key: str | None
-    expired: bool  # removed by DynamoDB's TTL rather than by the API
-
-
-# ---------------------------------------------------------------- ports
-
-
-@dataclass(frozen=True, slots=True)
-class KeyPage:
-    keys: list[ItemKey]
-    next_start: ItemKey | None  # None: this was the last page
-
-
-@dataclass(frozen=True, slots=True)
-class UserItem:
-    key: ItemKey  # one of the user's own items (list entry, idempotency record, anything else)
-    chat_record_key: ItemKey | None  # for a list entry: the chat record it lists
-
-
-@dataclass(frozen=True, slots=True)
-class UserItemsPage:
-    items: list[UserItem]
-    next_start: ItemKey | None
-
-
-class CleanupStore(Protocol):
-    max_batch: int  # most keys one delete_items call accepts
-
-    def chat_items_page(self, chat_id: int, start: ItemKey | None) -> KeyPage:
-        """Keys of the chat's partition (messages and anything else stored under the chat)."""
-        ...
-
-    def user_items_page(self, user_id: str, start: ItemKey | None) -> UserItemsPage: ...
-
-    def owner_keys(self, chat: RemovedChat) -> list[ItemKey]:
-        """The owner's items that only exist for this chat (the list entry)."""
-        ...
-
-    def delete_items(self, keys: Sequence[ItemKey]) -> None:
-        """Delete at most ``max_batch`` items; retries throttling, raises ``ServiceUnavailable`` when it persists."""
-        ...
-
-    def delete_idempotency_record(self, user_id: str, idempotency_key: str, chat_id: int) -> None:
-        """Delete the record only while it still names ``chat_id`` (the key may already serve a newer chat)."""
-        ...
-
-
-class ContinuationQueue(Protocol):
-    def continue_user_deletion(self, user_id: str, round_: int) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""The HTTP edge shared by the API functions: resolver factory, problem responses, caller identity.
+"""The HTTP edge shared by the API functions: resolver factory, problem responses, caller identity, and the one
+handler stack (:func:`api_handler`). The per-operation OpenAPI documentation is :mod:`aurora_chats.api_docs`.
 
 One place maps every domain error to its RFC 9457 problem response, so the three functions answer alike.
 Validation failures are 400 (Powertools' default is 422), with ``errors`` naming the offending field.
@@ -20,7 +21,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
     ResponseValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from aurora_chats.errors import (
     CharacterNotFound,
@@ -32,8 +33,7 @@ from aurora_chats.errors import (
     Unauthenticated,
 )
 from aurora_chats.greeting import display_name
-from aurora_chats.models import Problem
-from aurora_chats.observability import logger, user_hash
+from aurora_chats.observability import logger, metrics, tracer, user_hash, with_request_correlation_id
 from aurora_chats.settings import get_settings
 
 PROBLEM_JSON = "application/problem+json"
@@ -77,9 +77,9 @@ def problem(
 
 # ---------------------------------------------------------------- the problems, as the OpenAPI document shows them
 
-# The slug and default wording of every problem status the handlers below can answer; `problem_responses` turns
-# them into route `responses=` so the generated document lists exactly what this module sends.
-_PROBLEM_DOCS: dict[int, tuple[str, str]] = {
+# The slug and default wording of every problem status the handlers below can answer; `api_docs.problem_responses`
+# turns them into route `responses=` so the generated document lists exactly what this module sends.
+PROBLEMS: dict[int, tuple[str, str]] = {
     400: (
         "validation-error",
         "The request is not valid: a path, query or header value is malformed or out of range "
@@ -110,76 +110,6 @@ _PROBLEM_DOCS: dict[int, tuple[str, str]] = {
         "(POST with the same Idempotency-Key) to find out.",
     ),
 }
-_PROBLEM_HEADERS: dict[int, dict[str, Any]] = {
-    401: {
-        "WWW-Authenticate": {
-            "description": "The authentication scheme to use: `Bearer`.",
-            "required": True,
-            "schema": {"type": "string", "examples": ["Bearer"]},
-        }
-    },
-    503: {
-        "Retry-After": {
-            "description": "Seconds to wait before retrying.",
-            "required": True,
-            "schema": {"type": "integer", "minimum": 0, "examples": [1]},
-        }
-    },
-    504: {
-        "Retry-After": {
-            "description": "Seconds to wait before repeating the request.",
-            "required": True,
-            "schema": {"type": "integer", "minimum": 0, "examples": [1]},
-        }
-    },
-}
-
-
-# Speakeasy SDK retry policies (`x-speakeasy-retries`): exponential backoff that the SDK jitters itself, on the two
-# statuses that promise nothing was done (429 from the gateway's throttling, 503 from `_unavailable` below).
-_BACKOFF = {"initialInterval": 500, "maxInterval": 30_000, "maxElapsedTime": 120_000, "exponent": 1.5}
-RETRY_ON_THROTTLING_AND_CONNECTION_ERRORS: dict[str, Any] = {
-    "strategy": "backoff",
-    "backoff": _BACKOFF,
-    "statusCodes": ["429", "503"],
-    "retryConnectionErrors": True,
-}
-# For writes that are not idempotent without a key: a lost connection may have created the resource.
-RETRY_ON_THROTTLING_ONLY: dict[str, Any] = RETRY_ON_THROTTLING_AND_CONNECTION_ERRORS | {
-    "retryConnectionErrors": False
-}
-
-
-def problem_responses(overrides: dict[int, str] | None = None, *statuses: int) -> dict[int, OpenAPIResponse]:
-    """OpenAPI ``responses`` for the given problem statuses, all ``application/problem+json`` with one schema.
-
-    ``overrides`` maps a status to an operation-specific description (its keys are included too).
-    """
-    wanted = sorted({*statuses, *(overrides or {})})
-    responses: dict[int, OpenAPIResponse] = {}
-    for status in wanted:
-        slug, description = _PROBLEM_DOCS[status]
-        detail = (overrides or {}).get(status, description)
-        example: dict[str, Any] = {
-            "type": PROBLEM_BASE + slug,
-            "title": HTTPStatus(status).phrase,
-            "status": status,
-        }
-        response: OpenAPIResponse = {
-            "description": detail,
-            "content": {
-                PROBLEM_JSON: {
-                    "model": Problem,
-                    "examples": {
-                        slug: {"summary": HTTPStatus(status).phrase, "value": example | {"detail": detail}}
-                    },
-                }
-            },
-        }
-        if status in _PROBLEM_HEADERS:
-            response["headers"] = _PROBLEM_HEADERS[status]
-        responses[status] = response
-    return responses
 
 
 def json_body(value: Any) -> str:
@@ -284,7 +214,7 @@ def _request_limits(app: APIGatewayHttpResolver, next_middleware: NextMiddleware
     for name, value in headers.items():
         header_bytes += len(str(name)) + len(str(value))
     if header_bytes > MAX_HEADER_BYTES:
-        return problem(431, "request-header-fields-too-large", _PROBLEM_DOCS[431][1])
+        return problem(431, "request-header-fields-too-large", PROBLEMS[431][1])
     path = str(raw.get("rawPath") or "")
     if _CONTROL_CHARACTER.search(path):
         # The route pattern's ``$`` would match before a trailing newline: "/chats/1\n" must not mean chat 1.
@@ -301,7 +231,7 @@ def _request_limits(app: APIGatewayHttpResolver, next_middleware: NextMiddleware
             len(text) * 3 // 4 if raw.get("isBase64Encoded") else len(text.encode("utf-8", "surrogatepass"))
         )
         if size > MAX_BODY_BYTES:
-            return problem(413, "content-too-large", _PROBLEM_DOCS[413][1])
+            return problem(413, "content-too-large", PROBLEMS[413][1])
         return problem(
             400,
             "validation-error",
@@ -321,3 +251,25 @@ def current_caller(app: APIGatewayHttpResolver) -> Caller:
         raise Unauthenticated()
     logger.append_keys(user=user_hash(sub))
     return Caller(user_id=sub, display_name=display_name(claims))
+
+
+def base_path(app: APIGatewayHttpResolver) -> str:
+    """``/<stage>`` on a deployed stage's execute-api URL (the stage is part of every path there), else ``""``."""
+    event = app.current_event
+    return event.raw_path[: len(event.raw_path) - len(event.path)]
+
+
+def api_handler(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """The Lambda ``handler`` of an API function: ``app.resolve`` inside the one handler stack every API function
+    wears, in this order: logger context, correlation id, metrics, tracer."""
+
+    # log_event=False explicitly: POWERTOOLS_LOGGER_LOG_EVENT must not be able to log the Authorization header.
+    # The correlation id (the request id) is set by with_request_correlation_id: no JMESPath per request.
+    @logger.inject_lambda_context(clear_state=True, log_event=False)
+    @with_request_correlation_id
+    @metrics.log_metrics
+    @tracer.capture_lambda_handler
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        return app.resolve(event, context)
+
+    return handler

@@ -19,6 +19,11 @@ def to_rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def epoch_seconds(timestamp: str) -> int:
+    """The Unix time (whole seconds) of an RFC 3339 timestamp such as :func:`to_rfc3339` writes."""
+    return int(datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp())
+
+
 Timestamp = Annotated[
     str, Field(description="RFC 3339 UTC timestamp.", examples=["2026-11-26T10:00:00.000Z"])
 ]

@@ -1,9 +1,11 @@
-"""What the use cases need from storage. The DynamoDB data layer and the tests' in-memory fake implement it."""
+"""What the use cases need from storage (chats and cleanup): the data layer and the tests' in-memory fakes
+implement it. Plain types only: this module imports nothing above the models."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from aurora_chats.models import Character, Chat, ChatSummary, IdempotencyRecord, Message
 
@@ -40,3 +42,66 @@ class ChatRepository(Protocol):
         """Delete the chat and the user's entry atomically; ``ChatNotFound`` unless it exists, is the user's
         and has not expired."""
         ...
+
+
+# ---------------------------------------------------------------- the cleanup's storage
+
+CLEANUP_EVENTS_SOURCE = "aurora.chats"
+USER_DELETION_CONTINUED = "UserDeletionContinued"
+
+ItemKey = Mapping[str, Any]
+"""A table key as the data layer returns it; opaque to the use cases."""
+
+
+@dataclass(frozen=True, slots=True)
+class RemovedChat:
+    """A chat record that left the table (stream ``REMOVE``): what the purge needs to know about it."""
+
+    chat_id: int
+    user_id: str | None
+    idempotency_key: str | None
+    expired: bool  # removed by DynamoDB's TTL rather than by the API
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPage:
+    keys: list[ItemKey]
+    next_start: ItemKey | None  # None: this was the last page
+
+
+@dataclass(frozen=True, slots=True)
+class UserItem:
+    key: ItemKey  # one of the user's own items (list entry, idempotency record, anything else)
+    chat_record_key: ItemKey | None  # for a list entry: the chat record it lists
+
+
+@dataclass(frozen=True, slots=True)
+class UserItemsPage:
+    items: list[UserItem]
+    next_start: ItemKey | None
+
+
+class CleanupStore(Protocol):
+    max_batch: int  # most keys one delete_items call accepts
+
+    def chat_items_page(self, chat_id: int, start: ItemKey | None) -> KeyPage:
+        """Keys of the chat's partition (messages and anything else stored under the chat)."""
+        ...
+
+    def user_items_page(self, user_id: str, start: ItemKey | None) -> UserItemsPage: ...
+
+    def owner_keys(self, chat: RemovedChat) -> list[ItemKey]:
+        """The owner's items that only exist for this chat (the list entry)."""
+        ...
+
+    def delete_items(self, keys: Sequence[ItemKey]) -> None:
+        """Delete at most ``max_batch`` items; retries throttling, raises ``ServiceUnavailable`` when it persists."""
+        ...
+
+    def delete_idempotency_record(self, user_id: str, idempotency_key: str, chat_id: int) -> None:
+        """Delete the record only while it still names ``chat_id`` (the key may already serve a newer chat)."""
+        ...
+
+
+class ContinuationQueue(Protocol):
+    def continue_user_deletion(self, user_id: str, round_: int) -> None: ...

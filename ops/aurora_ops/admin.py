@@ -1,6 +1,6 @@
 """``chats-admin``: operator commands. ``import-characters`` upserts Character Card V2/V3 files into the table.
 
-``purge-orphans`` finds chat partitions (``CHAT#<id>``) that still hold items but no chat record (``META``) — a
+``purge-orphans`` finds chat partitions that still hold items but no chat record — a
 purge that failed past the stream mapping's retries; ``ChatCleanupStreamDLQ`` then holds only shard and sequence
 numbers — and purges each with the cleanup function's own use case (``--dry-run`` only lists them). ``purge-chat``
 does the same for one chat id and refuses while the chat still exists. Both use a keys-only Scan with the
@@ -20,15 +20,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aurora_chats.dal.keys import CHAT_META_SK
+from aurora_chats.models import CharacterCard
 from pydantic import ValidationError
 
-from aurora_chats.models import CharacterCard
-
 if TYPE_CHECKING:
+    from aurora_chats.cleanup import PurgeResult
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-    from aurora_chats.cleanup import PurgeResult
-    from aurora_chats.dynamodb_cleanup import DynamoDBCleanupStore
+    from aurora_ops.store import OperatorStore
 
 
 def load_card(path: Path) -> tuple[CharacterCard, dict[str, Any]]:
@@ -66,7 +66,7 @@ def import_characters(
     if not files:
         print("import-characters: no card files found", file=sys.stderr)
         return 2
-    from aurora_chats.dynamodb import MAX_ITEM_BYTES, MAX_MESSAGE_CONTENT_BYTES, character_item, item_bytes
+    from aurora_chats.dal.items import MAX_ITEM_BYTES, MAX_MESSAGE_CONTENT_BYTES, character_item, item_bytes
     from aurora_chats.greeting import MAX_DISPLAY_NAME, render_greeting
 
     cards: list[tuple[CharacterCard, dict[str, Any]]] = []
@@ -114,12 +114,9 @@ def import_characters(
 
     import boto3
 
-    from aurora_chats.dynamodb import DynamoDBChatRepository
-
     client = boto3.client("dynamodb", endpoint_url=endpoint_url, region_name=region)
-    repository = DynamoDBChatRepository(table_name, client=client)
     for card, raw in cards:
-        repository.put_character(card.to_character(), raw)
+        client.put_item(TableName=table_name, Item=character_item(card.to_character(), raw))
         print(f"imported {card.character_id} {card.name}")
     print(f"import-characters: {len(cards)} card(s) imported into {table_name}")
     return 0
@@ -130,28 +127,29 @@ PURGE_BUDGET_SECONDS = 3600  # per chat: generous; an operator run has no Lambda
 
 def _cleanup_store(
     table_name: str, endpoint_url: str | None, region: str | None, client: DynamoDBClient | None
-) -> DynamoDBCleanupStore:
-    from aurora_chats.dynamodb_cleanup import DynamoDBCleanupStore
+) -> OperatorStore:
+    from aurora_ops.store import OperatorStore
 
     if client is None:
         import boto3
 
         client = boto3.client("dynamodb", endpoint_url=endpoint_url, region_name=region)
-    return DynamoDBCleanupStore(table_name, client=client)
+    return OperatorStore(table_name, client=client)
 
 
-def _purge_orphan(store: DynamoDBCleanupStore, chat_id: int) -> PurgeResult:
+def _purge_orphan(store: OperatorStore, chat_id: int) -> PurgeResult:
     """Purge an orphaned chat partition with the cleanup function's own use case.
 
     The user id and idempotency key came from the stream's old image, which is gone: the purge runs with
     ``user_id=None``, so it skips the list entry and the idempotency record and deletes every item of the
-    ``CHAT#<id>`` partition (the store's ``owner_keys`` logs that it left the list entry). That entry is already
+    chat's partition (the store's ``owner_keys`` logs that it left the list entry). That entry is already
     gone when the API deleted the chat (the DELETE transaction removes both) or when a user deletion did. When TTL
     removed the chat record, the entry may still exist, but its ``expiresAt`` is past: it is hidden from every list
     and TTL deletes it too. A leftover idempotency record is harmless (it ages out and names a chat that is gone).
     """
-    from aurora_chats.cleanup import RemovedChat, TimeBudget, purge_chat
+    from aurora_chats.cleanup import TimeBudget, purge_chat
     from aurora_chats.observability import metrics
+    from aurora_chats.ports import RemovedChat
 
     deadline = time.monotonic() + PURGE_BUDGET_SECONDS
     budget = TimeBudget(lambda: int((deadline - time.monotonic()) * 1000), reserve_ms=0)
@@ -218,7 +216,7 @@ def purge_one_chat(
     store = _cleanup_store(table_name, endpoint_url, region, client)
     if store.chat_record_exists(chat_id):
         print(
-            f"purge-chat: chat {chat_id} still exists (its META record is present); refusing to purge it. "
+            f"purge-chat: chat {chat_id} still exists (its {CHAT_META_SK} record is present); refusing to purge it. "
             "Delete it through the API (DELETE /chats/{id}); its purge then follows automatically.",
             file=sys.stderr,
         )

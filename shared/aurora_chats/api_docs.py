@@ -1,0 +1,339 @@
+"""The API's OpenAPI documentation, one place per operation: each route's decorator arguments (:func:`operation`)
+and its documented parameter types, next to the problem responses and SDK retry policies they share.
+
+The generated ``openapi.json`` comes from these (through the routes in ``functions/*/app.py``) and the models'
+examples; ``aurora_local.openapi`` only merges the functions' documents and adds what API Gateway answers itself.
+Documentation only: nothing here runs per request.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from pydantic import BeforeValidator, Field
+
+from aurora_chats.cursor import MAX_CURSOR_LENGTH
+from aurora_chats.http import PROBLEM_BASE, PROBLEM_JSON, PROBLEMS
+from aurora_chats.ids import CharacterId, ChatId, decimal_digits
+from aurora_chats.models import (
+    DELETE_EXAMPLE,
+    INITIALIZE_EXAMPLE,
+    LIST_EXAMPLE,
+    DeleteChatResponse,
+    GetChatsForUserResponse,
+    InitializeChatResponse,
+    Problem,
+)
+
+# ---------------------------------------------------------------- shared pieces
+
+PROBLEM_HEADERS: dict[int, dict[str, Any]] = {
+    401: {
+        "WWW-Authenticate": {
+            "description": "The authentication scheme to use: `Bearer`.",
+            "required": True,
+            "schema": {"type": "string", "examples": ["Bearer"]},
+        }
+    },
+    503: {
+        "Retry-After": {
+            "description": "Seconds to wait before retrying.",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 0, "examples": [1]},
+        }
+    },
+    504: {
+        "Retry-After": {
+            "description": "Seconds to wait before repeating the request.",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 0, "examples": [1]},
+        }
+    },
+}
+
+
+# Speakeasy SDK retry policies (`x-speakeasy-retries`): exponential backoff that the SDK jitters itself, on the two
+# statuses that promise nothing was done (429 from the gateway's throttling, 503 from `_unavailable` below).
+_BACKOFF = {"initialInterval": 500, "maxInterval": 30_000, "maxElapsedTime": 120_000, "exponent": 1.5}
+RETRY_ON_THROTTLING_AND_CONNECTION_ERRORS: dict[str, Any] = {
+    "strategy": "backoff",
+    "backoff": _BACKOFF,
+    "statusCodes": ["429", "503"],
+    "retryConnectionErrors": True,
+}
+# For writes that are not idempotent without a key: a lost connection may have created the resource.
+RETRY_ON_THROTTLING_ONLY: dict[str, Any] = RETRY_ON_THROTTLING_AND_CONNECTION_ERRORS | {
+    "retryConnectionErrors": False
+}
+
+
+def problem_responses(overrides: dict[int, str] | None = None, *statuses: int) -> dict[int, OpenAPIResponse]:
+    """OpenAPI ``responses`` for the given problem statuses, all ``application/problem+json`` with one schema.
+
+    ``overrides`` maps a status to an operation-specific description (its keys are included too).
+    """
+    wanted = sorted({*statuses, *(overrides or {})})
+    responses: dict[int, OpenAPIResponse] = {}
+    for status in wanted:
+        slug, description = PROBLEMS[status]
+        detail = (overrides or {}).get(status, description)
+        example: dict[str, Any] = {
+            "type": PROBLEM_BASE + slug,
+            "title": HTTPStatus(status).phrase,
+            "status": status,
+        }
+        response: OpenAPIResponse = {
+            "description": detail,
+            "content": {
+                PROBLEM_JSON: {
+                    "model": Problem,
+                    "examples": {
+                        slug: {"summary": HTTPStatus(status).phrase, "value": example | {"detail": detail}}
+                    },
+                }
+            },
+        }
+        if status in PROBLEM_HEADERS:
+            response["headers"] = PROBLEM_HEADERS[status]
+        responses[status] = response
+    return responses
+
+
+# ---------------------------------------------------------------- getChatsForUser: GET /chats
+
+ListLimit = Annotated[
+    int,
+    Field(ge=1, le=100),
+    BeforeValidator(decimal_digits),
+    Query(description="Page size, 1..100.", openapi_examples={"default": {"value": 20}}),
+]
+ListCursor = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=MAX_CURSOR_LENGTH,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Opaque: the previous page's `nextCursor`, valid only for the caller it was issued to.",
+    ),
+]
+
+
+def _get_chats_for_user() -> dict[str, Any]:
+    return {
+        "rule": "/chats",
+        "operation_id": "getChatsForUser",
+        "summary": "Get all chats assigned to user",
+        "description": (
+            "The chat ids assigned to the calling user, with each chat's character and creation time, newest "
+            "first, a page at a time: useful to fetch a chat's context and message history. A chat just created "
+            "by `initialize` is already in the list."
+        ),
+        "tags": ["chats"],
+        "responses": {
+            200: {
+                "description": "One page of the caller's chats; `nextCursor` is null on the last page.",
+                "content": {
+                    "application/json": {
+                        "model": GetChatsForUserResponse,
+                        "examples": {"sdk": {"summary": "chats.listForUser()", "value": LIST_EXAMPLE}},
+                    }
+                },
+                "links": {
+                    "DeleteFirstChat": {
+                        "operationId": "deleteChat",
+                        "parameters": {"chatId": "$response.body#/chatIds/0"},
+                    }
+                },
+            },
+            **problem_responses(
+                {
+                    400: "The request is not valid: `limit` out of 1..100, or a cursor this list did not issue "
+                    "to the caller."
+                },
+                401,
+                500,
+                413,
+                431,
+                503,
+            ),
+        },
+        "openapi_extensions": {
+            "x-speakeasy-group": "chats",
+            "x-speakeasy-name-override": "listForUser",
+            # The regenerated SDK pages by itself: it feeds `nextCursor` back as `cursor` until it is null.
+            "x-speakeasy-pagination": {
+                "type": "cursor",
+                "inputs": [{"name": "cursor", "in": "parameters", "type": "cursor"}],
+                "outputs": {"nextCursor": "$.nextCursor", "results": "$.chatIds"},
+            },
+            "x-speakeasy-retries": RETRY_ON_THROTTLING_AND_CONNECTION_ERRORS,
+        },
+    }
+
+
+# ---------------------------------------------------------------- initializeChat: POST /characters/{characterId}/chats
+
+InitializeCharacterId = Annotated[
+    CharacterId,
+    BeforeValidator(decimal_digits),
+    Path(
+        description="The AI character to chat with.",
+        openapi_examples={"sdk": {"summary": "chats.initialize(330905)", "value": 330905}},
+    ),
+]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description=(
+            "1..255 visible ASCII characters, e.g. a UUID. Repeating a request with the same key returns "
+            "the same chat (200) instead of creating another; keys are kept for 24 hours."
+        ),
+        openapi_examples={"uuid": {"value": "5f0c6f1e-3b8a-4d2e-9a57-2f1f0f7c9b1d"}},
+    ),
+]
+
+# Powertools' OpenAPIResponseHeader TypedDict lacks `required` (its Header model has it), hence the plain dict.
+_LOCATION: dict[str, Any] = {
+    "description": (
+        "The new chat's path on this server: `/chats/{chatId}`, prefixed with `/{stage}` on a deployed stage's "
+        "execute-api URL (the id is what `chats.delete(chatId)` takes)."
+    ),
+    "required": True,
+    "schema": {
+        "type": "string",
+        "pattern": "^(/[a-z0-9-]{1,32})?/chats/[1-9][0-9]{0,15}$",
+        "examples": ["/chats/8", "/dev/chats/8"],
+    },
+}
+
+
+def _chat_response(description: str) -> OpenAPIResponse:
+    """201 and the idempotent 200 replay answer alike: the chat, its greeting and where it lives."""
+    return {
+        "description": description,
+        "headers": {"Location": _LOCATION},  # type: ignore[dict-item]
+        "content": {
+            "application/json": {
+                "model": InitializeChatResponse,
+                "examples": {"sdk": {"summary": "chats.initialize(330905)", "value": INITIALIZE_EXAMPLE}},
+            }
+        },
+        # Stateful contract tests and SDK docs: what a client does next with the new chat.
+        "links": {
+            "DeleteChat": {"operationId": "deleteChat", "parameters": {"chatId": "$response.body#/chatId"}},
+            "ListChats": {"operationId": "getChatsForUser"},
+        },
+    }
+
+
+def _initialize_chat() -> dict[str, Any]:
+    return {
+        "rule": "/characters/<characterId>/chats",
+        "operation_id": "initializeChat",
+        "summary": "Initialize chat with AI character",
+        "description": (
+            "Start a chat with an AI character; the character's greeting is stored in the same write as the "
+            "chat's first message and returned with it. The SDK retries 429 and 503 on its own (the server wrote "
+            "nothing), but not a lost connection, after which the chat may exist: send an `Idempotency-Key` and "
+            "repeat the call with the same key to retry safely — the repeat returns the same chat (200) and "
+            "creates nothing."
+        ),
+        "tags": ["chats"],
+        "status_code": 201,
+        "responses": {
+            201: _chat_response("The chat was created."),
+            200: _chat_response("Idempotent replay: this key already created this chat; nothing new."),
+            **problem_responses(
+                {
+                    404: "No AI character with this id.",
+                    409: "This Idempotency-Key was already used to start a chat with another character.",
+                },
+                400,
+                401,
+                500,
+                413,
+                431,
+                503,
+                504,
+            ),
+        },
+        "openapi_extensions": {
+            "x-speakeasy-group": "chats",
+            "x-speakeasy-name-override": "initialize",
+            "x-speakeasy-retries": RETRY_ON_THROTTLING_ONLY,
+        },
+    }
+
+
+# ---------------------------------------------------------------- deleteChat: DELETE /chats/{chatId}
+
+DeleteChatId = Annotated[
+    ChatId,
+    BeforeValidator(decimal_digits),
+    Path(
+        description="The chat to delete.",
+        openapi_examples={"sdk": {"summary": "chats.delete(8)", "value": 8}},
+    ),
+]
+
+
+def _delete_chat() -> dict[str, Any]:
+    return {
+        "rule": "/chats/<chatId>",
+        "operation_id": "deleteChat",
+        "summary": "Delete a chat",
+        "description": (
+            "Delete one of the caller's chats, given its chat id, together with all of its stored message "
+            "history. The chat leaves every list at once; its messages are purged shortly after. Safe to retry: "
+            "a repeat after a lost response answers 404."
+        ),
+        "tags": ["chats"],
+        "responses": {
+            200: {
+                "description": "The chat was deleted.",
+                "content": {
+                    "application/json": {
+                        "model": DeleteChatResponse,
+                        "examples": {"sdk": {"summary": "chats.delete(8)", "value": DELETE_EXAMPLE}},
+                    }
+                },
+            },
+            **problem_responses(
+                {
+                    404: "No chat with this id belongs to the caller (someone else's chat is indistinguishable)."
+                },
+                400,
+                401,
+                500,
+                413,
+                431,
+                503,
+                504,
+            ),
+        },
+        "openapi_extensions": {
+            "x-speakeasy-group": "chats",
+            "x-speakeasy-name-override": "delete",
+            "x-speakeasy-retries": RETRY_ON_THROTTLING_AND_CONNECTION_ERRORS,
+        },
+    }
+
+
+_OPERATIONS = {
+    "getChatsForUser": _get_chats_for_user,
+    "initializeChat": _initialize_chat,
+    "deleteChat": _delete_chat,
+}
+
+
+def operation(operation_id: str) -> dict[str, Any]:
+    """The route decorator's arguments for one operation: ``@app.get(**operation("getChatsForUser"))``.
+
+    Built on demand, so a function builds only its own operation's documentation."""
+    return _OPERATIONS[operation_id]()

@@ -1,0 +1,231 @@
+""":class:`aurora_chats.ports.ChatRepository` on the single table: the chat API's four operations.
+
+Writes carry a ``ClientRequestToken`` so botocore's retries of a transaction whose answer was lost are idempotent.
+Failures become domain errors through :mod:`aurora_chats.dal.errors`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from aurora_chats.dal import errors, keys
+from aurora_chats.dal.client import get_client
+from aurora_chats.dal.items import (
+    Item,
+    character_from,
+    chat_from,
+    chat_item,
+    chat_summary_from,
+    idempotency_from,
+    idempotency_item,
+    message_item,
+    n,
+    s,
+    user_entry_item,
+)
+from aurora_chats.errors import ChatIdCollision, ChatNotFound, IdempotencyKeyTaken, WriteConflict
+from aurora_chats.models import Character, Chat, IdempotencyRecord, Message, epoch_seconds
+from aurora_chats.ports import ChatPage, ChatRepository
+from aurora_chats.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+MAX_QUERIES_PER_PAGE = 4  # see list_chats: extra reads only past pages made entirely of expired entries
+
+
+class DynamoDBChatRepository:
+    """:class:`aurora_chats.ports.ChatRepository` on one DynamoDB table."""
+
+    def __init__(self, table_name: str | None = None, client: DynamoDBClient | None = None) -> None:
+        self._table_name = table_name
+        self._client = client
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DynamoDBChatRepository:
+        return cls(settings.table_name)
+
+    @property
+    def client(self) -> DynamoDBClient:
+        return self._client if self._client is not None else get_client()
+
+    @property
+    def table_name(self) -> str:
+        """The given table, else the settings' (read on each use: a cached repository follows the settings)."""
+        return self._table_name or get_settings().table_name
+
+    # -- characters
+
+    def get_character(self, character_id: int) -> Character | None:
+        try:
+            response = self.client.get_item(TableName=self.table_name, Key=keys.character_key(character_id))
+        except errors.TRANSPORT_ERRORS as exc:
+            raise (errors.unavailable(exc) or exc) from exc
+        item = response.get("Item")
+        return character_from(item) if item is not None else None
+
+    # -- chats
+
+    def create_chat(
+        self,
+        chat: Chat,
+        first_message: Message,
+        idempotency: IdempotencyRecord | None,
+        replaces_stale_chat_id: int | None = None,
+    ) -> None:
+        now = int(chat.created_at and epoch_seconds(chat.created_at))
+        items: list[Any] = [
+            {
+                "Put": {
+                    "TableName": self.table_name,
+                    "Item": chat_item(chat),
+                    "ConditionExpression": "attribute_not_exists(PK)",
+                }
+            },
+            {"Put": {"TableName": self.table_name, "Item": user_entry_item(chat)}},
+            {
+                "Put": {
+                    "TableName": self.table_name,
+                    "Item": message_item(chat, first_message),
+                    "ConditionExpression": "attribute_not_exists(PK)",
+                }
+            },
+        ]
+        if idempotency is not None:
+            condition = "attribute_not_exists(PK) OR expiresAt < :now"
+            values: Item = {":now": n(now)}
+            if replaces_stale_chat_id is not None:
+                condition += " OR chatId = :stale"
+                values[":stale"] = n(replaces_stale_chat_id)
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": idempotency_item(idempotency),
+                        "ConditionExpression": condition,
+                        "ExpressionAttributeValues": values,
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                }
+            )
+        try:
+            self.client.transact_write_items(TransactItems=items, ClientRequestToken=str(uuid.uuid4()))
+        except errors.TRANSPORT_ERRORS as exc:
+            reasons = errors.cancellation_reasons(exc)
+            if reasons is None:
+                raise (errors.write_failed(exc) or exc) from exc
+            codes = errors.reason_codes(reasons)
+            if idempotency is not None and len(codes) > 3 and codes[3] == "ConditionalCheckFailed":
+                stored = reasons[3].get("Item") or self._get_idempotency(idempotency.user_id, idempotency.key)
+                if stored is None:  # expired or removed in between: try again
+                    raise WriteConflict() from exc
+                raise IdempotencyKeyTaken(idempotency_from(stored)) from exc
+            if codes and codes[0] == "ConditionalCheckFailed":
+                raise ChatIdCollision() from exc
+            failure = errors.cancelled(codes)
+            if failure is not None:
+                raise failure from exc
+            raise
+
+    def _get_idempotency(self, user_id: str, idem_key: str) -> Item | None:
+        try:
+            response = self.client.get_item(
+                TableName=self.table_name, Key=keys.idempotency_key(user_id, idem_key), ConsistentRead=True
+            )
+        except errors.TRANSPORT_ERRORS as exc:
+            raise (errors.unavailable(exc) or exc) from exc
+        return response.get("Item")
+
+    def get_chat(self, chat_id: int) -> Chat | None:
+        try:
+            response = self.client.get_item(
+                TableName=self.table_name, Key=keys.chat_record_key(chat_id), ConsistentRead=True
+            )
+        except errors.TRANSPORT_ERRORS as exc:
+            raise (errors.unavailable(exc) or exc) from exc
+        item = response.get("Item")
+        return chat_from(item) if item is not None else None
+
+    def list_chats(self, user_id: str, limit: int, after_chat_id: int | None, now_epoch: int) -> ChatPage:
+        # One more than asked for: tells whether another page exists without an empty trailing page.
+        params: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+            "FilterExpression": "attribute_not_exists(expiresAt) OR expiresAt > :now",
+            "ProjectionExpression": "chatId, characterId, createdAt",
+            "ExpressionAttributeValues": {
+                ":pk": s(keys.user_pk(user_id)),
+                ":prefix": s(keys.CHAT_ENTRY_PREFIX),
+                ":now": n(now_epoch),
+            },
+            "ScanIndexForward": False,
+            "ConsistentRead": True,
+            "Limit": limit + 1,
+        }
+        if after_chat_id is not None:
+            # Built from the caller's own user id: no cursor can point a query at another partition.
+            params["ExclusiveStartKey"] = keys.user_entry_key(user_id, after_chat_id)
+        # Normally ONE Query. Only when every entry it read was expired (TTL deletes lazily) and more remain does it
+        # read on, a bounded number of times, so that a page is not empty while older live chats exist: an SDK that
+        # stops paging at an empty page would otherwise miss them.
+        for attempt in range(1, MAX_QUERIES_PER_PAGE + 1):
+            try:
+                response = self.client.query(**params)
+            except errors.TRANSPORT_ERRORS as exc:
+                raise (errors.unavailable(exc) or exc) from exc
+            items = response.get("Items", [])
+            last_key = response.get("LastEvaluatedKey")
+            if items or last_key is None or attempt == MAX_QUERIES_PER_PAGE:
+                break
+            params["ExclusiveStartKey"] = last_key  # from our own query of the caller's partition
+        chats = [chat_summary_from(item) for item in items]
+        if len(chats) > limit:
+            return ChatPage(chats=chats[:limit], last_chat_id=chats[limit - 1].chat_id)
+        if last_key is not None:
+            return ChatPage(chats=chats, last_chat_id=keys.chat_id_from_entry_sk(last_key["SK"]["S"]))
+        return ChatPage(chats=chats, last_chat_id=None)
+
+    def delete_chat(self, user_id: str, chat_id: int, now_epoch: int) -> None:
+        items: list[Any] = [
+            {
+                "Delete": {
+                    "TableName": self.table_name,
+                    "Key": keys.chat_record_key(chat_id),
+                    "ConditionExpression": "userId = :user AND (attribute_not_exists(expiresAt) OR expiresAt > :now)",
+                    "ExpressionAttributeValues": {":user": s(user_id), ":now": n(now_epoch)},
+                }
+            },
+            {"Delete": {"TableName": self.table_name, "Key": keys.user_entry_key(user_id, chat_id)}},
+        ]
+        try:
+            self.client.transact_write_items(TransactItems=items, ClientRequestToken=str(uuid.uuid4()))
+        except errors.TRANSPORT_ERRORS as exc:
+            reasons = errors.cancellation_reasons(exc)
+            if reasons is None:
+                raise (errors.write_failed(exc) or exc) from exc
+            codes = errors.reason_codes(reasons)
+            if codes and codes[0] == "ConditionalCheckFailed":
+                raise ChatNotFound(chat_id) from exc
+            failure = errors.cancelled(codes)
+            if failure is not None:
+                raise failure from exc
+            raise
+
+
+_repository: ChatRepository | None = None
+
+
+def chat_repository() -> ChatRepository:
+    """The API functions' repository, made on first use and kept per container. Its table and client follow the
+    settings and :func:`aurora_chats.dal.client.get_client`, so keeping it changes nothing but the allocation."""
+    global _repository
+    if _repository is None:
+        _repository = DynamoDBChatRepository()
+    return _repository
+
+
+def use_chat_repository(repository: ChatRepository | None) -> None:
+    """Make :func:`chat_repository` answer ``repository`` (None: the DynamoDB one again). The bench's stub."""
+    global _repository
+    _repository = repository
