@@ -1,12 +1,14 @@
 """Cleanup use cases: purge a removed chat, delete a user's account data. Storage is passed in; never boto3 here.
 
-What triggers them (see ``functions/chat_cleanup/app.py`` and ``template.yaml``):
+What triggers them (see ``functions/chat_cleanup/app.py`` and ``template.yaml``). One function serves both
+triggers: one IAM role, one set of alarms and one deployment for what is one job (delete a chat's data), and the
+user deletion deliberately feeds the stream path.
 
-* **purge** — the table stream's ``REMOVE`` of a chat record (``CHAT#<id>`` / ``META``), whether the API deleted it
+* **purge** — the table stream's ``REMOVE`` of a chat record, whether the API deleted it
   or DynamoDB's TTL expired it. Deletes the owner's list entry, the chat's idempotency record (only while it still
   names this chat) and every item of the chat's partition (messages), ``BatchWriteItem`` 25 keys at a time.
-* **user deletion** — EventBridge ``UserDeleted`` (``source: aurora.users``). Deletes every item under
-  ``USER#<userId>`` (list entries, idempotency records, anything else) and, always *before* the list entry that
+* **user deletion** — EventBridge ``UserDeleted`` (``source: aurora.users``). Deletes every item in the
+  user's partition (list entries, idempotency records, anything else) and, always *before* the list entry that
   names it, the chat record of each listed chat (so an interruption never orphans a chat record). Each deleted
   chat record then arrives on the stream as a ``REMOVE`` and is purged as above, so there is one purge path.
   One gap, by design: TTL may remove an expired chat's list entry before its chat record; such a chat is already
@@ -39,7 +41,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
@@ -105,6 +107,15 @@ class UserDeletionResult:
     chats_deleted: int
     items_deleted: int
     continued_in_round: int | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """What the cleanup function returns for a user deletion (Lambda records it; nothing reads it back)."""
+        return {
+            "userId": self.user_id,
+            "complete": self.complete,
+            "chatsDeleted": self.chats_deleted,
+            "continuation": self.continued_in_round,
+        }
 
 
 # ---------------------------------------------------------------- use cases

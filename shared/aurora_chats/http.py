@@ -33,7 +33,7 @@ from aurora_chats.errors import (
     Unauthenticated,
 )
 from aurora_chats.greeting import display_name
-from aurora_chats.observability import logger, metrics, tracer, user_hash, with_request_correlation_id
+from aurora_chats.observability import lambda_handler, logger, user_hash
 from aurora_chats.settings import get_settings
 
 PROBLEM_JSON = "application/problem+json"
@@ -260,16 +260,10 @@ def base_path(app: APIGatewayHttpResolver) -> str:
 
 
 def api_handler(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
-    """The Lambda ``handler`` of an API function: ``app.resolve`` inside the one handler stack every API function
-    wears, in this order: logger context, correlation id, metrics, tracer."""
+    """The Lambda ``handler`` of an API function: ``app.resolve`` inside the one handler stack
+    (:func:`aurora_chats.observability.lambda_handler`, with the request's correlation id)."""
 
-    # log_event=False explicitly: POWERTOOLS_LOGGER_LOG_EVENT must not be able to log the Authorization header.
-    # The correlation id (the request id) is set by with_request_correlation_id: no JMESPath per request.
-    @logger.inject_lambda_context(clear_state=True, log_event=False)
-    @with_request_correlation_id
-    @metrics.log_metrics
-    @tracer.capture_lambda_handler
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return app.resolve(event, context)
 
-    return handler
+    return lambda_handler(handler, request_correlation_id=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics
 
@@ -128,3 +128,16 @@ def user_hash(user_id: str) -> str:
     import hashlib
 
     return hashlib.sha256(b"aurora-chats-log:" + user_id.encode()).hexdigest()[:16]
+
+
+def lambda_handler[H: Callable[..., Any]](handler: H, *, request_correlation_id: bool = False) -> H:
+    """The one handler stack every function wears, in this order: logger context, (for the API functions) the
+    request's correlation id, metrics, tracer. The API functions get it through :func:`aurora_chats.http.api_handler`.
+
+    ``log_event=False`` explicitly: ``POWERTOOLS_LOGGER_LOG_EVENT`` must not be able to log the Authorization
+    header. The correlation id is set by :func:`with_request_correlation_id`: no JMESPath per request.
+    """
+    wrapped: Callable[..., Any] = metrics.log_metrics(tracer.capture_lambda_handler(handler))
+    if request_correlation_id:
+        wrapped = with_request_correlation_id(wrapped)
+    return cast(H, logger.inject_lambda_context(clear_state=True, log_event=False)(wrapped))
