@@ -65,6 +65,18 @@ openapi: install ## Regenerate openapi.json from the code (commit it: make test 
 test: lint typecheck ## Lint, types and the whole test suite
 	$(RUN) pytest $(PYTEST_ARGS)
 
+.PHONY: unit
+unit: install ## Unit tests only: use cases and models on in-memory fakes, no moto, no sockets
+	$(RUN) pytest tests/unit $(PYTEST_ARGS)
+
+.PHONY: integration
+integration: install ## Integration tests: the handlers and the data layer on moto (table from template.yaml)
+	$(RUN) pytest tests/integration $(PYTEST_ARGS)
+
+.PHONY: e2e
+e2e: install ## End-to-end tests over HTTP through the local runtime (make run's entry point)
+	$(RUN) pytest tests/e2e $(PYTEST_ARGS)
+
 .PHONY: bench
 bench: install ## Cold start, memory, warm overhead, DynamoDB cost, purge, req/s vs budgets -> bench/results.json
 	PYTHON313=$(PYTHON313) $(RUN) python bench/run.py $(BENCH_ARGS)
@@ -100,7 +112,7 @@ smoke-build: install ## sam build the artifact for arm64 and x86_64 into .aws-sa
 
 .PHONY: smoke
 smoke: smoke-build ## Import and invoke every built handler (layer + function only) on events/ against moto
-	SMOKE_BUILT=1 $(RUN) pytest -q tests/test_smoke_build.py
+	SMOKE_BUILT=1 $(RUN) pytest -q tests/integration/test_smoke_build.py
 
 .PHONY: deploy
 deploy: build ## sam deploy --guided (needs an AWS account)

@@ -17,7 +17,6 @@ metrics, module caches, the environment. ``make invoke`` runs one function in-pr
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import multiprocessing
 import multiprocessing.connection
@@ -37,6 +36,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from aurora_local.loader import load_module
 from aurora_local.template import TEMPLATE, load_template, table_resource
 
 LOCAL_TABLE_NAME = "aurora-chats-local"
@@ -279,13 +279,7 @@ class LocalFunction:
         if self._module is None:
             path = self.spec.code_dir / (module_path.replace(".", "/") + ".py")
             module_name = f"aurora_local_fn_{self.spec.logical_id}"
-            spec = importlib.util.spec_from_file_location(module_name, path)
-            if spec is None or spec.loader is None:
-                raise ImportError(f"{self.name}: cannot import {path}")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[module_name] = module
-            spec.loader.exec_module(module)
-            self._module = module
+            self._module = load_module(path, module_name)
         handler: Callable[[dict[str, Any], Any], Any] = getattr(self._module, attribute)
         return handler
 

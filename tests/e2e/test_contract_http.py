@@ -1,7 +1,7 @@
 """Schemathesis against the local runtime (``python -m aurora_local run``) over real HTTP on 127.0.0.1.
 
-The same run as ``tests/test_contract.py`` (every check, positive and negative data, then the stateful phase over the
-OpenAPI links; see :mod:`tests.contract_support`), but through everything between a client and the handlers locally:
+The same run as ``tests/integration/test_contract.py`` (every check, positive and negative data, then the stateful phase over the
+OpenAPI links; see :mod:`tests.support.contract`), but through everything between a client and the handlers locally:
 the HTTP server, the API Gateway emulation (routing, the HS256 JWT authorizer and its own 401s, event building),
 the functions' execution environments and the embedded DynamoDB. Each run has its own user with a valid local token.
 """
@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, settings
 from jwt.warnings import InsecureKeyLengthWarning
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
-from tests.contract_support import (
+from tests.support.contract import (
     OPENAPI,
     assert_scenarios_chained,
     contract_config,
@@ -30,8 +30,7 @@ from tests.contract_support import (
     start_scenarios_with_create,
     stateful_settings,
 )
-from tests.e2e.conftest import Runtime
-from tests.e2e.test_local_runtime import PURGE_DEADLINE_SECONDS, assert_problem, chat_items, token
+from tests.support.local_runtime import PURGE_DEADLINE_SECONDS, Runtime, assert_problem, chat_items, token
 
 pytestmark = [
     pytest.mark.e2e,

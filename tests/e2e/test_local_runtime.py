@@ -11,14 +11,26 @@ import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import jwt
 import pytest
 import requests
+from aurora_chats.dal import keys
 
-from tests.conftest import ROOT
-from tests.e2e.conftest import LOCAL_TABLE, Runtime, clean_env, free_port, port_is_free, start_runtime
+from tests.support.env import ROOT
+from tests.support.local_runtime import (
+    LOCAL_TABLE,
+    PURGE_DEADLINE_SECONDS,
+    SECRET,
+    Runtime,
+    assert_problem,
+    chat_items,
+    clean_env,
+    free_port,
+    port_is_free,
+    start_runtime,
+    token,
+)
 
 pytestmark = [
     pytest.mark.e2e,
@@ -27,16 +39,7 @@ pytestmark = [
     ),  # the documented local secret
 ]
 
-SECRET = "local-dev-secret"
 CHARACTER = 330905
-PURGE_DEADLINE_SECONDS = 30.0
-
-
-def token(user: str, name: str | None = None, secret: str = SECRET, **claims: Any) -> str:
-    payload: dict[str, Any] = {"sub": user, "iat": int(time.time()), **claims}
-    if name:
-        payload["name"] = name
-    return jwt.encode(payload, secret, algorithm="HS256")
 
 
 def new_user() -> str:
@@ -57,26 +60,6 @@ class Client:
 
     def delete(self, chat_id: int | str) -> requests.Response:
         return self.session.delete(f"{self.url}/chats/{chat_id}", timeout=30)
-
-
-def chat_items(runtime: Runtime, chat_id: int) -> list[dict[str, Any]]:
-    page = runtime.dynamodb().query(
-        TableName=LOCAL_TABLE,
-        KeyConditionExpression="PK = :pk",
-        ExpressionAttributeValues={":pk": {"S": f"CHAT#{chat_id}"}},
-        ConsistentRead=True,
-    )
-    items: list[dict[str, Any]] = page["Items"]
-    return items
-
-
-def assert_problem(response: requests.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert body["type"] and body["title"] and body["detail"]
-    return body
 
 
 # ---------------------------------------------------------------- the JWT authorizer
@@ -141,7 +124,7 @@ def test_initialize_list_delete_then_the_stream_purges_the_messages(runtime: Run
     chat_id = created.json()["chatId"]
     assert created.headers["Location"] == f"/chats/{chat_id}"
     assert created.json()["message"]["content"].startswith("Hi Alice")
-    assert any(item["SK"]["S"].startswith("MSG#") for item in chat_items(runtime, chat_id))
+    assert any(keys.is_message_sk(item["SK"]["S"]) for item in chat_items(runtime, chat_id))
 
     listed = alice.list()
     assert listed.status_code == 200
@@ -301,9 +284,7 @@ def test_an_existing_endpoint_is_used_instead_of_starting_moto(runtime: Runtime)
         assert port_is_free(second.dynamodb_port)  # no embedded DynamoDB of its own
         client = Client(second, new_user())
         chat_id = client.initialize().json()["chatId"]
-        item = runtime.dynamodb().get_item(
-            TableName="aurora-chats-second", Key={"PK": {"S": f"CHAT#{chat_id}"}, "SK": {"S": "META"}}
-        )
+        item = runtime.dynamodb().get_item(TableName="aurora-chats-second", Key=keys.chat_record_key(chat_id))
         assert "Item" in item
     finally:
         assert second.stop() == 0, second.output

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aurora_chats.dal import keys
 from aurora_local import stream
 from aurora_local.runtime import FunctionError, FunctionSpec, WorkerFunction, function_specs, local_functions
 from aurora_local.server import build_routes, match, to_http_response
@@ -87,12 +88,12 @@ def test_an_invalid_status_code_is_refused() -> None:
 # ---------------------------------------------------------------- stream batches
 
 
-def record(n: int, event: str = "REMOVE", sk: str = "META") -> dict[str, Any]:
+def record(n: int, event: str = "REMOVE", sk: str = keys.CHAT_META_SK) -> dict[str, Any]:
     return {
         "eventID": str(n),
         "eventName": event,
         "dynamodb": {
-            "Keys": {"PK": {"S": f"CHAT#{n}"}, "SK": {"S": sk}},
+            "Keys": {"PK": {"S": keys.chat_pk(n)}, "SK": {"S": sk}},
             "SequenceNumber": f"{n:05d}",
             "ApproximateCreationDateTime": 9_999_999_999,
         },
@@ -190,7 +191,13 @@ def test_the_templates_filter_criteria_only_let_chat_removals_through() -> None:
     filtered = mapping(function, patterns=real.patterns, matcher=real.matcher)
     pump(
         filtered,
-        [record(1), record(2, event="INSERT"), record(3, sk="MSG#01"), record(4, event="MODIFY"), record(5)],
+        [
+            record(1),
+            record(2, event="INSERT"),
+            record(3, sk=keys.message_sk("01")),
+            record(4, event="MODIFY"),
+            record(5),
+        ],
     )
     assert function.batches == [[1, 5]]
     assert json.dumps(real.patterns)  # the template's patterns were parsed

@@ -25,8 +25,8 @@ import requests
 from aurora_local.cli import READY_LINE
 from aurora_local.runtime import FunctionSpec, RuntimeStopping, WorkerFunction
 
-from tests.conftest import ROOT
-from tests.e2e.conftest import Runtime, clean_env, free_port, port_is_free, start_runtime
+from tests.support.env import ROOT
+from tests.support.local_runtime import Runtime, clean_env, free_port, port_is_free, start_runtime
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")]
 

@@ -1,4 +1,4 @@
-"""What both schemathesis runs share: the in-process one (``tests/test_contract.py``, handlers through the WSGI
+"""What both schemathesis runs share: the in-process one (``tests/integration/test_contract.py``, handlers through the WSGI
 adapter) and the HTTP one (``tests/e2e/test_contract_http.py``, the local runtime on 127.0.0.1).
 
 - :func:`contract_config`: every check, positive + negative data, the stateful phase, seeded, bearer auth;
@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +21,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.env import ROOT
+
 OPENAPI = ROOT / "openapi.json"
 MAX_ID = 2**53 - 1
 SEED = 5

@@ -15,7 +15,7 @@ from aurora_chats.ids import MAX_ID, chat_id_time_ms, new_chat_id, new_message_i
 from aurora_chats.models import Character
 from aurora_chats.settings import Settings
 
-from tests.fakes import InMemoryChats
+from tests.support.fakes import InMemoryChats
 
 SETTINGS = Settings(
     table_name="t",

@@ -7,7 +7,6 @@ hashed user id (``user`` = :func:`aurora_chats.observability.user_hash`).
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 from collections.abc import Iterator
@@ -19,7 +18,10 @@ from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 from botocore.exceptions import ReadTimeoutError
 
-from tests.conftest import ROOT, FakeContext, Response, load_function
+from tests.support.api import Response
+from tests.support.context import FakeContext
+from tests.support.env import ROOT
+from tests.support.loader import fresh_function, load_function
 
 SUB = "7c1e0f3a-user-sub-5d2b"
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI3YzFlMGYzYSJ9.c2lnbmF0dXJlLXNlY3JldA"
@@ -85,7 +87,7 @@ def assert_clean(captured: Captured, secrets: list[str]) -> list[dict[str, Any]]
     lines = captured.lines()
     for line in lines:
         assert line["correlation_id"].startswith("req-"), line
-        assert line["function_request_id"] == FakeContext.aws_request_id
+        assert line["function_request_id"] == FakeContext.DEFAULT_REQUEST_ID
         assert line["user"] == user_hash(SUB), line
     return lines
 
@@ -174,12 +176,7 @@ def test_the_event_is_not_logged_even_when_powertools_is_told_to(
     """``POWERTOOLS_LOGGER_LOG_EVENT=true`` (read when the handler is decorated) must not log the event."""
     monkeypatch.setenv("POWERTOOLS_LOGGER_LOG_EVENT", "true")
     for name in ("list_chats", "initialize_chat", "delete_chat"):
-        spec = importlib.util.spec_from_file_location(
-            f"log_event_{name}", ROOT / "functions" / name / "app.py"
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        module = fresh_function(name, f"log_event_{name}")
         event = http_api_event(
             "GET", "/chats", route_key="GET /chats", headers={"Authorization": f"Bearer {TOKEN}"},
             claims={"sub": SUB}, request_id="req-log-event",

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import TABLE, CallLog, DynamoDBLimitExceeded
+from tests.support.aws import CallLog, DynamoDBLimitExceeded
+from tests.support.env import TABLE
 
 
 def test_batch_write_of_more_than_25_items_is_caught(ddb: Any, calls: CallLog) -> None:

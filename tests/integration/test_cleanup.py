@@ -20,15 +20,20 @@ from aurora_chats.dal.chats import DynamoDBChatRepository
 from aurora_chats.dal.cleanup import removed_chat
 from aurora_chats.dal.client import reset_events_client
 from aurora_chats.dal.items import message_item
-from aurora_chats.dal.keys import chat_pk, user_pk
+from aurora_chats.dal.keys import CHAT_META_SK, chat_pk, chat_record_key, is_message_sk, user_pk
 from aurora_chats.ids import new_message_id
 from aurora_chats.models import Message
-from aurora_local.filters import matches, matches_criteria
+from aurora_local.filters import matches_criteria
 from aurora_local.template import resources
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from pydantic import ValidationError
 
-from tests.conftest import ROOT, TABLE, Api, CallLog, FakeContext, load_function, table_items
+from tests.support.api import Api
+from tests.support.aws import CallLog, table_items
+from tests.support.context import FakeContext
+from tests.support.env import ROOT, TABLE
+from tests.support.events import cleanup_props, stream_filter, user_deleted
+from tests.support.loader import load_function
 
 REGION = "us-east-1"
 TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
@@ -48,16 +53,6 @@ def _real_dynamodb_limits(request: pytest.FixtureRequest) -> None:
 
 def cleanup() -> Any:
     return load_function("chat_cleanup")
-
-
-def cleanup_props() -> dict[str, Any]:
-    props: dict[str, Any] = resources()["ChatCleanupFunction"]["Properties"]
-    return props
-
-
-def stream_filter() -> dict[str, Any]:
-    criteria: dict[str, Any] = cleanup_props()["Events"]["ChatRemoved"]["Properties"]["FilterCriteria"]
-    return criteria
 
 
 class Stream:
@@ -117,18 +112,10 @@ def batch(records: list[Item]) -> dict[str, Any]:
     return {"Records": records}
 
 
-class CountdownContext(FakeContext):
+def countdown(checks: int, step_ms: int = 1_000) -> FakeContext:
     """A Lambda context whose remaining time drops by ``step_ms`` every time it is asked: after ``checks`` budget
     checks the purge sees less than its reserve left."""
-
-    def __init__(self, checks: int, step_ms: int = 1_000) -> None:
-        super().__init__(DEFAULT_RESERVE_MS + checks * step_ms)
-        self.step = step_ms
-
-    def get_remaining_time_in_millis(self) -> int:
-        remaining = self._remaining
-        self._remaining -= self.step
-        return remaining
+    return FakeContext(DEFAULT_RESERVE_MS + checks * step_ms, step_ms=step_ms)
 
 
 def plenty() -> FakeContext:
@@ -159,7 +146,7 @@ def grow_chat(ddb: Any, chat_id: int, total_messages: int) -> None:
 
 
 def messages(ddb: Any, chat_id: int) -> list[Item]:
-    return [i for i in partition(ddb, chat_pk(chat_id)) if i["SK"]["S"].startswith("MSG#")]
+    return [i for i in partition(ddb, chat_pk(chat_id)) if is_message_sk(i["SK"]["S"])]
 
 
 def partition(ddb: Any, pk: str) -> list[Item]:
@@ -218,42 +205,6 @@ def inject(ddb: Any, operation: str, answer: Callable[[dict[str, Any]], Any]) ->
         ddb.meta.events.unregister(event, hook)
 
 
-# ---------------------------------------------------------------- the filter helper
-
-
-def test_filter_pattern_supports_exact_prefix_exists_and_alternatives() -> None:
-    pattern = {"eventName": ["REMOVE", "MODIFY"], "dynamodb": {"Keys": {"PK": {"S": [{"prefix": "CHAT#"}]}}}}
-    remove = {"eventName": "REMOVE", "dynamodb": {"Keys": {"PK": {"S": "CHAT#1"}}}}
-    assert matches(pattern, remove)
-    assert matches(pattern, {**remove, "eventName": "MODIFY"})
-    assert not matches(pattern, {**remove, "eventName": "INSERT"})
-    assert not matches(pattern, {"eventName": "REMOVE", "dynamodb": {"Keys": {"PK": {"S": "USER#a"}}}})
-    assert not matches(pattern, {"eventName": "REMOVE"})
-    assert matches({"userIdentity": [{"exists": False}]}, remove)
-    assert not matches({"userIdentity": [{"exists": True}]}, remove)
-    assert matches({"userIdentity": {"type": [{"exists": True}]}}, {"userIdentity": TTL_IDENTITY})
-    assert matches({"n": [3]}, {"n": 3}) and not matches({"n": [3]}, {"n": "3"})
-    assert matches({"tags": ["b"]}, {"tags": ["a", "b"]})
-    with pytest.raises(ValueError, match="unsupported"):
-        matches({"n": [{"numeric": [">", 1]}]}, {"n": 3})
-
-
-def test_template_filter_passes_only_removals_of_chat_records() -> None:
-    def record(event: str, pk: str, sk: str) -> Item:
-        return {"eventName": event, "dynamodb": {"Keys": {"PK": {"S": pk}, "SK": {"S": sk}}}}
-
-    assert matches_criteria(stream_filter(), record("REMOVE", "CHAT#42", "META"))
-    assert not matches_criteria(stream_filter(), record("INSERT", "CHAT#42", "META"))
-    assert not matches_criteria(stream_filter(), record("MODIFY", "CHAT#42", "META"))
-    assert not matches_criteria(
-        stream_filter(), record("REMOVE", "CHAT#42", "MSG#01JDQ8Z6R8W4X2V1T0S9R8Q7P6")
-    )
-    assert not matches_criteria(stream_filter(), record("REMOVE", "USER#alice", "CHAT#0000000000000042"))
-    assert not matches_criteria(
-        stream_filter(), record("INSERT", "CHAT#42", "MSG#01JDQ8Z6R8W4X2V1T0S9R8Q7P6")
-    )
-
-
 # ---------------------------------------------------------------- purge after DELETE
 
 
@@ -283,7 +234,7 @@ def test_deleting_a_chat_with_2000_messages_purges_all_of_it_through_the_real_st
     assert leftovers(ddb, doomed, "alice") == []
     others_before = [i for i in others_before if i.get("chatId", {}).get("N") != str(doomed)]
     assert sorted(map(json.dumps, table_items(ddb))) == sorted(map(json.dumps, others_before))
-    assert {kept, bobs} <= {int(i["chatId"]["N"]) for i in table_items(ddb) if i["SK"]["S"] == "META"}
+    assert {kept, bobs} <= {int(i["chatId"]["N"]) for i in table_items(ddb) if i["SK"]["S"] == CHAT_META_SK}
     # 1,000 keys per page: 1,000 + 1,000 (+ the empty page real DynamoDB answers after a full one; moto does not)
     assert purge_calls.count("Query") in (2, 3)
     assert purge_calls.count("BatchWriteItem") == 1 + 80  # the list entry, then 2,000 messages 25 at a time
@@ -340,7 +291,7 @@ def test_expired_chat_is_hidden_refused_and_purged_when_ttl_removes_its_record(
     # DynamoDB's TTL removes the chat record (only that one, as it may): the stream carries the TTL identity.
     stream = Stream(ddb)
     stream.read()
-    ddb.delete_item(TableName=TABLE, Key={"PK": {"S": chat_pk(expiring)}, "SK": {"S": "META"}})
+    ddb.delete_item(TableName=TABLE, Key=chat_record_key(expiring))
     records = stream.removed_chats(ttl=True)
     assert len(records) == 1 and removed_chat(records[0]).expired
     assert cleanup().handler(batch(records), plenty()) == {"batchItemFailures": []}
@@ -428,7 +379,7 @@ def test_a_purge_that_runs_out_of_time_continues_in_the_next_invocation(api: Api
         rounds += 1
         assert rounds < 20, "the purge makes no progress"
         # Each invocation may do 6 budgeted steps (a page or a batch of 25) before its time runs low.
-        response = cleanup().handler(batch(pending), CountdownContext(checks=6))
+        response = cleanup().handler(batch(pending), countdown(checks=6))
         remaining.append(len(partition(ddb, chat_pk(big))))
         failed = [f["itemIdentifier"] for f in response["batchItemFailures"]]
         if rounds == 1:  # the big chat stopped halfway; the small one after it was not started
@@ -444,12 +395,6 @@ def test_a_purge_that_runs_out_of_time_continues_in_the_next_invocation(api: Api
 
 
 # ---------------------------------------------------------------- UserDeleted
-
-
-def user_deleted(user: str) -> Item:
-    event: Item = json.loads((ROOT / "events" / "cleanup_user_deleted.json").read_text())
-    event["detail"]["userId"] = user
-    return event
 
 
 def test_user_deleted_removes_every_item_of_that_user_and_nothing_else(api: Api, ddb: Any) -> None:
@@ -497,7 +442,7 @@ def test_a_large_account_is_deleted_across_invocations_via_continuation_events(a
     event, rounds = user_deleted("alice"), 0
     while True:
         rounds += 1
-        result = cleanup().handler(event, CountdownContext(checks=1))  # time for one group of 25
+        result = cleanup().handler(event, countdown(checks=1))  # time for one group of 25
         if result["complete"]:
             break
         assert result["continuation"] == rounds
@@ -572,93 +517,3 @@ def test_cleanup_function_is_wired_with_bounded_retries_dlqs_and_least_privilege
         for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
     }
     assert actions == {"dynamodb:Query", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "events:PutEvents"}
-
-
-# ---------------------------------------------------------------- use cases on an in-memory store
-
-
-class InMemoryCleanupStore:
-    """:class:`aurora_chats.cleanup.CleanupStore` over a set of (PK, SK) keys; ``fail_on`` makes a delete fail."""
-
-    max_batch = 25
-
-    def __init__(self, keys: set[tuple[str, str]]) -> None:
-        self.keys = set(keys)
-        self.fail_on: Callable[[list[tuple[str, str]]], bool] = lambda batch: False
-
-    def _page(self, pk: str) -> list[dict[str, Any]]:
-        return [{"PK": {"S": p}, "SK": {"S": s}} for p, s in sorted(self.keys) if p == pk]
-
-    def chat_items_page(self, chat_id: int, start: Any) -> Any:
-        from aurora_chats.ports import KeyPage
-
-        return KeyPage(keys=list(self._page(chat_pk(chat_id))), next_start=None)
-
-    def user_items_page(self, user_id: str, start: Any) -> Any:
-        from aurora_chats.ports import UserItem, UserItemsPage
-
-        items = [
-            UserItem(
-                key=k,
-                chat_record_key={"PK": {"S": "CHAT#" + k["SK"]["S"][5:].lstrip("0")}, "SK": {"S": "META"}}
-                if k["SK"]["S"].startswith("CHAT#")
-                else None,
-            )
-            for k in self._page(user_pk(user_id))
-        ]
-        return UserItemsPage(items=items, next_start=None)
-
-    def owner_keys(self, chat: Any) -> list[Any]:
-        return []
-
-    def delete_items(self, keys: Any) -> None:
-        batch = [(k["PK"]["S"], k["SK"]["S"]) for k in keys]
-        assert len(batch) <= self.max_batch
-        if self.fail_on(batch):
-            raise RuntimeError("injected failure")
-        self.keys -= set(batch)
-
-    def delete_idempotency_record(self, user_id: str, idempotency_key: str, chat_id: int) -> None:
-        self.keys.discard((user_pk(user_id), f"IDEMPOTENCY#{idempotency_key}"))
-
-
-def test_an_interrupted_user_deletion_never_leaves_a_chat_record_that_nothing_lists() -> None:
-    from aurora_chats.cleanup import TimeBudget, delete_user_data
-
-    chats = [f"{n:016d}" for n in range(1, 41)]
-    keys = {(f"CHAT#{int(c)}", "META") for c in chats} | {("USER#alice", f"CHAT#{c}") for c in chats}
-    store = InMemoryCleanupStore(keys | {("USER#alice", "IDEMPOTENCY#k")})
-    store.fail_on = lambda batch: batch[0][0] == "USER#alice"  # chat records go, the list entries fail
-
-    with pytest.raises(RuntimeError):
-        delete_user_data(store, "alice", TimeBudget(lambda: 10**9))
-    listed = {int(sk[5:]) for pk, sk in store.keys if pk == "USER#alice" and sk.startswith("CHAT#")}
-    records = {int(pk[5:]) for pk, sk in store.keys if sk == "META"}
-    assert records <= listed and len(records) < len(chats)
-
-    store.fail_on = lambda batch: False
-    assert delete_user_data(store, "alice", TimeBudget(lambda: 10**9)).complete
-    assert store.keys == set()
-
-
-def test_a_user_deletion_that_never_finishes_ends_in_the_dlq_instead_of_looping() -> None:
-    from aurora_chats.cleanup import TimeBudget, UserDeletedEvent, UserDeletionStalled, delete_user_account
-
-    class Queue:
-        def __init__(self) -> None:
-            self.rounds: list[int] = []
-
-        def continue_user_deletion(self, user_id: str, round_: int) -> None:
-            self.rounds.append(round_)
-
-    event = user_deleted("alice")
-    store = InMemoryCleanupStore({("USER#alice", "IDEMPOTENCY#k")})
-    out_of_time = TimeBudget(lambda: 0)
-    queue = Queue()
-    event["detail"]["continuation"] = MAX_USER_DELETION_ROUNDS - 1
-    result = delete_user_account(store, queue, UserDeletedEvent.model_validate(event), out_of_time)
-    assert not result.complete and queue.rounds == [MAX_USER_DELETION_ROUNDS]
-    event["detail"]["continuation"] = MAX_USER_DELETION_ROUNDS
-    with pytest.raises(UserDeletionStalled):
-        delete_user_account(store, queue, UserDeletedEvent.model_validate(event), out_of_time)
-    assert queue.rounds == [MAX_USER_DELETION_ROUNDS]

@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 from aurora_local.template import load_template
 
-from tests.conftest import TABLE, Api
+from tests.support.api import Api
+from tests.support.context import FakeContext
+from tests.support.env import TABLE
 
 TABLE_ARN = {"Fn::GetAtt": ["ChatsTable", "Arn"]}
 TRANSACT_ENTRY_ACTIONS = {
@@ -142,11 +144,11 @@ SCENARIOS: dict[str, tuple[str, Scenario]] = {
 def test_each_api_function_is_granted_exactly_what_its_code_calls(
     api: Api, grants: Grants, monkeypatch: pytest.MonkeyPatch, function: str
 ) -> None:
-    from tests import conftest
+    from tests.support import api as api_client
 
     module_name, scenarios = SCENARIOS[function]
     # Record only the calls of this function's handler: the others' calls just set the scene.
-    real = conftest.load_function
+    real = api_client.load_function
 
     def recording_only_for(name: str) -> Any:
         module = real(name)
@@ -154,7 +156,7 @@ def test_each_api_function_is_granted_exactly_what_its_code_calls(
             return module
         return _Unrecorded(module, grants)
 
-    monkeypatch.setattr(conftest, "load_function", recording_only_for)
+    monkeypatch.setattr(api_client, "load_function", recording_only_for)
     scenarios(api)
     assert needed_by(grants), "the scenarios made no AWS call at all"
     assert granted(function) == needed_by(grants)
@@ -197,62 +199,41 @@ def test_the_cursor_secret_is_resolved_at_deploy_time_so_no_function_may_read_se
 # ---------------------------------------------------------------- the cleanup function
 
 
-def removed_chat_record(record: dict[str, Any]) -> dict[str, Any]:
-    """The stream record Lambda delivers when a chat record is deleted (NEW_AND_OLD_IMAGES)."""
-    return {
-        "eventID": "1",
-        "eventName": "REMOVE",
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": "us-east-1",
-        "dynamodb": {
-            "Keys": {"PK": record["PK"], "SK": record["SK"]},
-            "OldImage": record,
-            "SequenceNumber": "1",
-            "SizeBytes": 1,
-            "StreamViewType": "NEW_AND_OLD_IMAGES",
-        },
-        "eventSourceARN": f"arn:aws:dynamodb:us-east-1:123456789012:table/{TABLE}/stream/2026-11-27T00:00:00.000",
-    }
-
-
-class _Countdown:
+def countdown(steps: int) -> FakeContext:
     """A Lambda context with time for a few steps of work, then less than the cleanup's reserve."""
+    from aurora_chats.cleanup import DEFAULT_RESERVE_MS
 
-    function_name = "cleanup"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:cleanup"
-    aws_request_id = "cleanup-request"
-
-    def __init__(self, steps: int) -> None:
-        from aurora_chats.cleanup import DEFAULT_RESERVE_MS
-
-        self._remaining = DEFAULT_RESERVE_MS + steps * 1_000
-
-    def get_remaining_time_in_millis(self) -> int:
-        self._remaining -= 1_000
-        return self._remaining + 1_000
+    return FakeContext(
+        DEFAULT_RESERVE_MS + steps * 1_000,
+        step_ms=1_000,
+        function_name="cleanup",
+        request_id="cleanup-request",
+    )
 
 
 def test_the_cleanup_function_is_granted_exactly_what_its_code_calls(
     api: Api, ddb: Any, grants: Grants, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from aurora_chats.dal.client import get_events_client, reset_events_client
+    from aurora_chats.dal.keys import CHAT_META_SK, chat_pk
 
-    from tests import conftest
-    from tests.conftest import FakeContext, load_function, table_items
+    from tests.support import api as api_client
+    from tests.support.aws import removed_chat_record, table_items
+    from tests.support.loader import load_function
 
     cleanup = load_function("chat_cleanup")
     # The scene (API calls) is not the cleanup's: record only while the cleanup handler runs.
     keyed = api.initialize(330905, key="purge-me").json["chatId"]
     for _ in range(30):
         api.initialize(1001, user="bob")
-    record = next(i for i in table_items(ddb) if i["PK"]["S"] == f"CHAT#{keyed}" and i["SK"]["S"] == "META")
+    record = next(
+        i for i in table_items(ddb) if (i["PK"]["S"], i["SK"]["S"]) == (chat_pk(keyed), CHAT_META_SK)
+    )
     api.delete(keyed)
     reset_events_client()
     get_events_client().meta.events.register("before-parameter-build", grants)
     grants.needed.clear()
-    monkeypatch.setattr(conftest, "load_function", load_function)
+    monkeypatch.setattr(api_client, "load_function", load_function)
 
     purge = cleanup.handler({"Records": [removed_chat_record(record)]}, FakeContext(remaining_ms=300_000))
     assert purge == {"batchItemFailures": []}
@@ -261,7 +242,7 @@ def test_the_cleanup_function_is_granted_exactly_what_its_code_calls(
         "account": "123456789012", "time": "2026-11-27T09:00:00Z", "region": "us-east-1",
         "resources": [], "detail": {"userId": "bob"},
     }  # fmt: skip
-    result = cleanup.handler(user_deleted, _Countdown(steps=1))  # time for one group of 25 chats
+    result = cleanup.handler(user_deleted, countdown(steps=1))  # time for one group of 25 chats
     assert result["complete"] is False and result["continuation"] == 1  # it had to continue: PutEvents ran
     reset_events_client()
     assert granted("ChatCleanupFunction") == needed_by(grants)

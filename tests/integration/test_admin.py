@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aurora_chats.dal import keys
 from aurora_chats.dal.chats import DynamoDBChatRepository
 from aurora_chats.dal.items import message_item
 from aurora_chats.dal.keys import CHAT_META_SK, chat_pk, key, user_chat_sk, user_pk
@@ -14,11 +15,13 @@ from aurora_chats.ids import new_message_id
 from aurora_chats.models import Message
 from aurora_ops.admin import import_characters, main, purge_one_chat, purge_orphans
 
-from tests.conftest import ROOT, TABLE, Api, CallLog, table_items
+from tests.support.api import Api
+from tests.support.aws import CallLog, table_items
+from tests.support.env import ROOT, TABLE
 
 
 def characters_in(ddb: Any) -> list[dict[str, Any]]:
-    return [i for i in table_items(ddb) if i["PK"]["S"].startswith("CHARACTER#")]
+    return [i for i in table_items(ddb) if keys.is_character_pk(i["PK"]["S"])]
 
 
 def test_demo_cards_import_and_include_the_sdk_example(ddb: Any) -> None:

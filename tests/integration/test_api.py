@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from aurora_chats.dal import keys
 
-from tests.conftest import TABLE, Api, CallLog, table_items
+from tests.support.api import Api
+from tests.support.aws import CallLog, table_items
+from tests.support.env import TABLE
 
 MAX_ID = 2**53 - 1
 
@@ -33,7 +36,8 @@ def test_initialize_creates_a_chat_with_the_characters_greeting(api: Api) -> Non
 def test_greeting_uses_preferred_username_then_user(api: Api) -> None:
     from aurora_local.events import http_api_event
 
-    from tests.conftest import FakeContext, load_function
+    from tests.support.context import FakeContext
+    from tests.support.loader import load_function
 
     event = http_api_event(
         "POST", "/characters/1001/chats", path_parameters={"characterId": "1001"},
@@ -217,7 +221,7 @@ def test_idempotency_record_expires_after_24_hours(api: Api, ddb: Any) -> None:
     import time
 
     api.initialize(330905, key="k")
-    record = next(i for i in table_items(ddb) if i["SK"]["S"].startswith("IDEMPOTENCY#"))
+    record = next(i for i in table_items(ddb) if keys.is_idempotency_sk(i["SK"]["S"]))
     assert abs(int(record["expiresAt"]["N"]) - (time.time() + 86_400)) < 60
 
 
@@ -229,15 +233,12 @@ def test_initialize_writes_chat_entry_and_message_in_one_transaction(
     calls.clear()
     body = api.initialize(330905).json
     assert calls.calls == ["TransactWriteItems"]  # the character is cached
-    items = {
-        (i["PK"]["S"], i["SK"]["S"].split("#")[0])
-        for i in table_items(ddb)
-        if "CHARACTER" not in i["PK"]["S"]
-    }
-    assert (f"CHAT#{body['chatId']}", "META") in items
-    assert (f"CHAT#{body['chatId']}", "MSG") in items
-    assert ("USER#alice", "CHAT") in items
-    assert ("USER#alice", "IDEMPOTENCY") in items
+    items = {(i["PK"]["S"], i["SK"]["S"]) for i in table_items(ddb) if not keys.is_character_pk(i["PK"]["S"])}
+    chat, alice = keys.chat_pk(body["chatId"]), keys.user_pk("alice")
+    assert (chat, keys.CHAT_META_SK) in items
+    assert any(pk == chat and keys.is_message_sk(sk) for pk, sk in items)
+    assert any(pk == alice and keys.is_user_chat_entry_sk(sk) for pk, sk in items)
+    assert any(pk == alice and keys.is_idempotency_sk(sk) for pk, sk in items)
 
 
 def test_list_is_one_query_and_delete_is_one_transaction(api: Api, calls: CallLog) -> None:
@@ -281,8 +282,7 @@ def test_a_run_of_expired_entries_does_not_make_an_empty_page_before_older_live_
         ddb.put_item(
             TableName=TABLE,
             Item={
-                "PK": {"S": "USER#alice"},
-                "SK": {"S": f"CHAT#{chat_id:016d}"},
+                **keys.user_entry_key("alice", chat_id),
                 "chatId": {"N": str(chat_id)},
                 "characterId": {"N": "330905"},
                 "createdAt": {"S": "2026-01-01T00:00:00.000Z"},

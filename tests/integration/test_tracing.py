@@ -15,7 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import ROOT, TABLE, MotoServer, xray_documents
+from tests.support.aws import MotoServer
+from tests.support.env import ROOT, TABLE
+from tests.support.xray import xray_documents
 
 
 def trace(invocation: int, sampled: bool) -> str:

@@ -20,10 +20,14 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import pytest
+from aurora_chats.dal import keys
 from aurora_local.events import http_api_event
 
-from tests.conftest import TABLE, Api, FakeContext, MotoServer, load_function, table_items
-from tests.test_iam import removed_chat_record
+from tests.support.api import Api
+from tests.support.aws import MotoServer, removed_chat_record, table_items
+from tests.support.context import FakeContext
+from tests.support.env import TABLE
+from tests.support.loader import load_function
 
 WORKERS = 6
 PRELOAD = [
@@ -35,7 +39,7 @@ PRELOAD = [
     "aurora_chats.http",
     "aurora_chats.dal.chats",
     "aurora_chats.usecases",
-    "tests.conftest",
+    "tests.support.api",
 ]
 ROUTE_KEYS = {
     "list_chats": "GET /chats",
@@ -48,7 +52,8 @@ ROUTE_KEYS = {
 
 def _init_worker(endpoint: str) -> None:
     os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint
-    from tests.conftest import load_function, reset_caches
+    from tests.support.aws import reset_caches
+    from tests.support.loader import load_function
 
     reset_caches()
     for name in ROUTE_KEYS:
@@ -92,7 +97,8 @@ def _invoke(function: str, event: dict[str, Any], start_at: float, collide_at: A
     from aurora_chats import ids, usecases
     from aurora_chats.dal.client import get_client
 
-    from tests.conftest import FakeContext, load_function
+    from tests.support.context import FakeContext
+    from tests.support.loader import load_function
 
     real_datetime, real_secrets = vars(usecases)["datetime"], vars(ids)["secrets"]
     if collide_at is not None:
@@ -176,13 +182,17 @@ def body(result: dict[str, Any]) -> Any:
 def live_chats(ddb: Any, user: str = "alice") -> dict[str, set[int]]:
     """Chat records (owned by ``user``) and ``user``'s list entries, as chat ids: the two must always agree."""
     items = table_items(ddb)
-    records = {int(i["chatId"]["N"]) for i in items if i["SK"]["S"] == "META" and i["userId"]["S"] == user}
+    records = {
+        int(i["chatId"]["N"]) for i in items if i["SK"]["S"] == keys.CHAT_META_SK and i["userId"]["S"] == user
+    }
     entries = {
         int(i["chatId"]["N"])
         for i in items
-        if i["PK"]["S"] == f"USER#{user}" and i["SK"]["S"].startswith("CHAT#")
+        if i["PK"]["S"] == keys.user_pk(user) and keys.is_user_chat_entry_sk(i["SK"]["S"])
     }
-    messages = {int(i["PK"]["S"].removeprefix("CHAT#")) for i in items if i["SK"]["S"].startswith("MSG#")}
+    messages = {
+        int(i["PK"]["S"].removeprefix(keys.CHAT_PREFIX)) for i in items if keys.is_message_sk(i["SK"]["S"])
+    }
     return {"records": records, "entries": entries, "messages": messages}
 
 
@@ -241,7 +251,9 @@ def test_a_delete_racing_replays_of_the_chats_idempotency_key_leaves_a_consisten
     api = Api()
     original = api.initialize(330905, key=f"k-{round_}").json["chatId"]
     record = next(
-        i for i in table_items(server_ddb) if i["PK"]["S"] == f"CHAT#{original}" and i["SK"]["S"] == "META"
+        i
+        for i in table_items(server_ddb)
+        if (i["PK"]["S"], i["SK"]["S"]) == (keys.chat_pk(original), keys.CHAT_META_SK)
     )
     requests = [("delete_chat", event("delete_chat", chat_id=original))]
     requests += [("initialize_chat", event("initialize_chat", key=f"k-{round_}"))] * (WORKERS - 1)
@@ -266,8 +278,8 @@ def test_a_delete_racing_replays_of_the_chats_idempotency_key_leaves_a_consisten
     )
     assert purge == {"batchItemFailures": []}
     items = table_items(server_ddb)
-    assert not [i for i in items if i["PK"]["S"] == f"CHAT#{original}"]
-    key_records = [int(i["chatId"]["N"]) for i in items if i["SK"]["S"] == f"IDEMPOTENCY#k-{round_}"]
+    assert not [i for i in items if i["PK"]["S"] == keys.chat_pk(original)]
+    key_records = [int(i["chatId"]["N"]) for i in items if i["SK"]["S"] == keys.idempotency_sk(f"k-{round_}")]
     assert key_records == ([successor] if successor is not None else [])
     # Afterwards the key is coherent: it names the surviving chat, or a new one if none survived.
     final = api.initialize(330905, key=f"k-{round_}")

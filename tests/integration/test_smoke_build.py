@@ -25,7 +25,9 @@ from typing import Any
 import pytest
 from aurora_local.template import load_template
 
-from tests.conftest import ROOT, TABLE, MotoServer, xray_documents
+from tests.support.aws import MotoServer
+from tests.support.env import ROOT, TABLE
+from tests.support.xray import xray_documents
 
 pytestmark = pytest.mark.slow
 

@@ -34,11 +34,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from aurora_chats.dal import keys
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.compat import HTTPHeaders
 from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
 
-from tests.conftest import Api, Response, table_items
+from tests.support.api import Api, Response
+from tests.support.aws import table_items
 
 # ---------------------------------------------------------------- the injector
 
@@ -157,7 +159,7 @@ def assert_problem(response: Response, status: int, slug: str) -> None:
 
 
 def chats_of(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [i for i in items if not i["PK"]["S"].startswith("CHARACTER#")]
+    return [i for i in items if not keys.is_character_pk(i["PK"]["S"])]
 
 
 Operation = Callable[[Api], Response]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aurora_local.template import load_template, resources
 
-from tests.conftest import ROOT
+from tests.support.env import ROOT
 
 UV = shutil.which("uv") or str(ROOT / ".tools" / "bin" / "uv")
 
@@ -85,4 +85,4 @@ def test_sam_validate_lint_passes() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-# `sam build` (arm64 and x86_64) and the built artifact are tested in tests/test_smoke_build.py.
+# `sam build` (arm64 and x86_64) and the built artifact are tested in tests/integration/test_smoke_build.py.

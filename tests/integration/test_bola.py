@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from aurora_chats.dal import keys
 
-from tests.conftest import Api, Response, table_items
+from tests.support.api import Api, Response
+from tests.support.aws import table_items
 
 ALICE, BOB = "alice", "bob"
 
@@ -16,11 +18,11 @@ def items_of(ddb: Any, user: str) -> list[dict[str, Any]]:
     """Everything that belongs to ``user``: their partition, and their chats' records and messages."""
     items = table_items(ddb)
     chat_pks = {
-        f"CHAT#{i['chatId']['N']}"
+        keys.chat_pk(int(i["chatId"]["N"]))
         for i in items
-        if i["PK"]["S"] == f"USER#{user}" and i["SK"]["S"].startswith("CHAT#")
+        if i["PK"]["S"] == keys.user_pk(user) and keys.is_user_chat_entry_sk(i["SK"]["S"])
     }
-    owned = [i for i in items if i["PK"]["S"] == f"USER#{user}" or i["PK"]["S"] in chat_pks]
+    owned = [i for i in items if i["PK"]["S"] == keys.user_pk(user) or i["PK"]["S"] in chat_pks]
     return sorted(owned, key=lambda i: (i["PK"]["S"], i["SK"]["S"]))
 
 
@@ -109,7 +111,7 @@ def test_bob_deleting_his_own_chat_leaves_alices_intact(api: Api, ddb: Any, alic
     assert items_of(ddb, ALICE) == before
 
 
-@pytest.mark.parametrize("sub", ["USER#alice", "alice#", "ALICE", "alice\u200b", "*", "alice,bob"])
+@pytest.mark.parametrize("sub", [keys.user_pk("alice"), "alice#", "ALICE", "alice\u200b", "*", "alice,bob"])
 def test_look_alike_identities_are_other_users_or_401(
     api: Api, ddb: Any, alices: dict[str, Any], sub: str
 ) -> None:

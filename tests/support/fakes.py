@@ -1,12 +1,16 @@
-"""An in-memory ChatRepository with the same semantics as the DynamoDB one (for use-case unit tests)."""
+"""In-memory fakes of the data layer with the same semantics as the DynamoDB ones (for use-case unit tests):
+``InMemoryChats`` (a ``ChatRepository``) and ``InMemoryCleanupStore`` (a ``CleanupStore``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from aurora_chats.dal import keys
 from aurora_chats.errors import ChatIdCollision, ChatNotFound, IdempotencyKeyTaken
 from aurora_chats.models import Character, Chat, ChatSummary, IdempotencyRecord, Message
-from aurora_chats.ports import ChatPage
+from aurora_chats.ports import ChatPage, ItemKey, KeyPage, RemovedChat, UserItem, UserItemsPage
 
 
 @dataclass
@@ -75,3 +79,44 @@ class InMemoryChats:
         ):
             raise ChatNotFound(chat_id)
         del self.chats[chat_id]
+
+
+class InMemoryCleanupStore:
+    """:class:`aurora_chats.ports.CleanupStore` over a set of (PK, SK) keys; ``fail_on`` makes a delete fail."""
+
+    max_batch = 25
+
+    def __init__(self, item_keys: set[tuple[str, str]]) -> None:
+        self.keys = set(item_keys)
+        self.fail_on: Callable[[list[tuple[str, str]]], bool] = lambda batch: False
+
+    def _page(self, pk: str) -> list[dict[str, Any]]:
+        return [keys.key(p, s) for p, s in sorted(self.keys) if p == pk]
+
+    def chat_items_page(self, chat_id: int, start: ItemKey | None) -> KeyPage:
+        return KeyPage(keys=list(self._page(keys.chat_pk(chat_id))), next_start=None)
+
+    def user_items_page(self, user_id: str, start: ItemKey | None) -> UserItemsPage:
+        items = [
+            UserItem(
+                key=k,
+                chat_record_key=keys.chat_record_key(keys.chat_id_from_entry_sk(k["SK"]["S"]))
+                if keys.is_user_chat_entry_sk(k["SK"]["S"])
+                else None,
+            )
+            for k in self._page(keys.user_pk(user_id))
+        ]
+        return UserItemsPage(items=items, next_start=None)
+
+    def owner_keys(self, chat: RemovedChat) -> list[ItemKey]:
+        return []
+
+    def delete_items(self, keys: Sequence[ItemKey]) -> None:
+        batch = [(k["PK"]["S"], k["SK"]["S"]) for k in keys]
+        assert len(batch) <= self.max_batch
+        if self.fail_on(batch):
+            raise RuntimeError("injected failure")
+        self.keys -= set(batch)
+
+    def delete_idempotency_record(self, user_id: str, idempotency_key: str, chat_id: int) -> None:
+        self.keys.discard((keys.user_pk(user_id), keys.idempotency_sk(idempotency_key)))

@@ -16,11 +16,15 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from aurora_chats.dal import keys
 from aurora_local.events import http_api_event
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import FakeContext, Response, load_function, table_items
+from tests.support.api import Response
+from tests.support.aws import table_items
+from tests.support.context import FakeContext
+from tests.support.loader import load_function
 
 EXAMPLES = 200
 ABUSE = settings(
@@ -215,12 +219,12 @@ def assert_only_alices_partition(world: dict[str, Any]) -> None:
     recorder = world["recorder"]
     assert recorder.writes() == []
     for query in recorder.queries():
-        assert query["ExpressionAttributeValues"][":pk"] == {"S": "USER#alice"}
+        assert query["ExpressionAttributeValues"][":pk"] == {"S": keys.user_pk("alice")}
         assert "PK = :pk" in query["KeyConditionExpression"]
         start = query.get("ExclusiveStartKey")
         if start is not None:
-            assert start["PK"] == {"S": "USER#alice"}
-            assert start["SK"]["S"].startswith("CHAT#")
+            assert start["PK"] == {"S": keys.user_pk("alice")}
+            assert keys.is_user_chat_entry_sk(start["SK"]["S"])
     recorder.calls.clear()
 
 
@@ -391,7 +395,7 @@ def test_any_identity_claims_are_answered_without_a_5xx(
 
 @pytest.fixture(scope="module")
 def runtime() -> Iterator[Any]:
-    from tests.e2e.conftest import start_runtime
+    from tests.support.local_runtime import start_runtime
 
     started = start_runtime()
     yield started

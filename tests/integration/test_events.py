@@ -7,7 +7,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, Api, FakeContext, load_function
+from tests.support.api import Api
+from tests.support.context import FakeContext
+from tests.support.env import ROOT
+from tests.support.loader import load_function
 
 FUNCTION_OF_ROUTE = {
     "GET /chats": "list_chats",

@@ -7,7 +7,7 @@ usable from TypeScript.
 - schemathesis (all checks, positive and negative data, then the stateful phase over the OpenAPI links) against
   the real handlers through :class:`aurora_local.wsgi.HttpApiWsgiApp`, on a moto table built from template.yaml
   (the same run over real HTTP against the local runtime: ``tests/e2e/test_contract_http.py``; shared set-up in
-  ``tests/contract_support.py``);
+  ``tests/support/contract.py``);
 - TypeScript: openapi-typescript types + ``tsc`` on ``contract/client.ts`` (the SDK docs' three calls).
 
 Node tools come from ``contract/package-lock.json`` (``npm ci``); those tests skip, saying so, only without node.
@@ -33,17 +33,17 @@ from aurora_local.wsgi import HttpApiWsgiApp
 from hypothesis import HealthCheck, settings
 from openapi_spec_validator import OpenAPIV31SpecValidator
 
-from tests.conftest import TABLE, reset_caches
-from tests.contract_support import (
+from tests.support.aws import reset_caches
+from tests.support.contract import (
     MAX_ID,
     OPENAPI,
-    ROOT,
     assert_scenarios_chained,
     contract_config,
     issue_generated_cursor,
     start_scenarios_with_create,
     stateful_settings,
 )
+from tests.support.env import ROOT, TABLE
 
 CONTRACT = ROOT / "contract"
 TOKEN = "contract-test-token"
@@ -367,7 +367,8 @@ def test_location_of_a_new_chat_resolves_on_a_deployed_stage(ddb: Any, character
     """On `https://{apiId}.execute-api.../dev` every path starts with the stage; so must the Location."""
     from aurora_local.events import http_api_event
 
-    from tests.conftest import FakeContext, load_function
+    from tests.support.context import FakeContext
+    from tests.support.loader import load_function
 
     event = http_api_event(
         "POST",

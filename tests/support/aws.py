@@ -1,0 +1,143 @@
+"""moto and DynamoDB helpers: real-limit guards (moto enforces none), a call log, cache resets, a table scan, moto
+behind a real HTTP server, and the stream record Lambda delivers for a removed chat record."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from tests.support.env import TABLE
+
+# DynamoDB's real limits, which moto does not enforce.
+MAX_BATCH_WRITE = 25
+MAX_TRANSACT_ITEMS = 100
+MAX_ITEM_BYTES = 400 * 1024
+
+
+class DynamoDBLimitExceeded(AssertionError):
+    pass
+
+
+def _item_keys(entry: dict[str, Any]) -> tuple[str, str] | None:
+    for op in ("Put", "Update", "Delete", "ConditionCheck"):
+        if op in entry:
+            body = entry[op]
+            item = body.get("Item") or body.get("Key") or {}
+            return (json.dumps(item.get("PK")), json.dumps(item.get("SK")))
+    return None
+
+
+def enforce_real_limits(params: dict[str, Any], model: Any, **_: Any) -> None:
+    """Fail the test when a call would be rejected by real DynamoDB."""
+    name = model.name
+    if name == "BatchWriteItem":
+        count = sum(len(v) for v in params.get("RequestItems", {}).values())
+        if count > MAX_BATCH_WRITE:
+            raise DynamoDBLimitExceeded(f"BatchWriteItem with {count} items (limit {MAX_BATCH_WRITE})")
+    if name == "TransactWriteItems":
+        items = params.get("TransactItems", [])
+        if len(items) > MAX_TRANSACT_ITEMS:
+            raise DynamoDBLimitExceeded(
+                f"TransactWriteItems with {len(items)} items (limit {MAX_TRANSACT_ITEMS})"
+            )
+        keys = [_item_keys(i) for i in items]
+        if len(set(keys)) != len(keys):
+            raise DynamoDBLimitExceeded("TransactWriteItems touches the same item twice")
+        for entry in items:
+            item = entry.get("Put", {}).get("Item")
+            if item is not None and len(json.dumps(item)) > MAX_ITEM_BYTES:
+                raise DynamoDBLimitExceeded("item larger than 400 KB")
+    if name == "PutItem" and len(json.dumps(params.get("Item", {}))) > MAX_ITEM_BYTES:
+        raise DynamoDBLimitExceeded("item larger than 400 KB")
+
+
+@dataclass
+class CallLog:
+    calls: list[str]
+
+    def count(self, name: str) -> int:
+        return self.calls.count(name)
+
+    def clear(self) -> None:
+        self.calls.clear()
+
+
+def instrument(client: Any, log: CallLog) -> None:
+    client.meta.events.register("before-parameter-build.dynamodb.*", enforce_real_limits)
+
+    def record(model: Any, **_: Any) -> None:
+        log.calls.append(model.name)
+
+    client.meta.events.register("before-call.dynamodb.*", record)
+
+
+def reset_caches() -> None:
+    """Forget everything the service caches per container (settings, clients, characters, repository)."""
+    from aurora_chats import settings, usecases
+    from aurora_chats.dal import chats, client
+
+    settings.reset_settings()
+    client.reset_client()
+    chats.use_chat_repository(None)
+    usecases.clear_character_cache()
+
+
+def table_items(client: Any, table: str = TABLE) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"TableName": table}
+    while True:
+        page = client.scan(**kwargs)
+        items.extend(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+@dataclass
+class MotoServer:
+    endpoint: str
+
+
+@contextmanager
+def moto_http_server() -> Iterator[MotoServer]:
+    """moto's DynamoDB behind a threaded HTTP server on a free port (port 0: no race for a port number), with the
+    local runtime's DynamoDB semantics on top (one request at a time, ``ClientRequestToken``): see
+    :func:`aurora_local.dynamodb.dynamodb_endpoint`. Races between *requests* stay real."""
+    from aurora_local.cli import dynamodb_endpoint
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.serving import make_server
+
+    server = make_server(
+        "127.0.0.1", 0, dynamodb_endpoint(), threaded=True, request_handler=MotoRequestHandler
+    )
+    thread = threading.Thread(target=server.serve_forever, name="moto-server", daemon=True)
+    thread.start()
+    try:
+        yield MotoServer(endpoint=f"http://127.0.0.1:{server.server_port}")
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+
+
+def removed_chat_record(record: dict[str, Any], table: str = TABLE) -> dict[str, Any]:
+    """The stream record Lambda delivers when a chat record is deleted (NEW_AND_OLD_IMAGES)."""
+    return {
+        "eventID": "1",
+        "eventName": "REMOVE",
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": {
+            "Keys": {"PK": record["PK"], "SK": record["SK"]},
+            "OldImage": record,
+            "SequenceNumber": "1",
+            "SizeBytes": 1,
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        },
+        "eventSourceARN": f"arn:aws:dynamodb:us-east-1:123456789012:table/{table}/stream/2026-11-27T00:00:00.000",
+    }
