@@ -61,8 +61,12 @@ lock: install ## Re-lock and export the layer's requirements from uv.lock
 openapi: install ## Regenerate openapi.json from the code (commit it: make test fails when it drifts)
 	$(RUN) python -m aurora_local.openapi --output openapi.json
 
+.PHONY: lint-imports
+lint-imports: install ## The import-linter contracts in pyproject.toml (the layer's floors, no cycles in local/)
+	$(RUN) lint-imports --no-logo
+
 .PHONY: test
-test: lint typecheck ## Lint, types and the whole test suite
+test: lint typecheck lint-imports ## Lint, types, import contracts and the whole test suite
 	$(RUN) pytest $(PYTEST_ARGS)
 
 .PHONY: unit

@@ -16,13 +16,13 @@ from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
-from aurora_local.cli import (
+from aurora_local.dynamodb import (
     HOST,
     StartupError,
-    _listening,
-    _port,
     ensure_table,
     import_characters,
+    listening,
+    port_from_env,
     start_embedded_dynamodb,
     stop_child,
     wait_until_listening,
@@ -55,8 +55,8 @@ def invoke(function_name: str, event_path: Path) -> Any:
         with redirect_stdout(sys.stderr):
             endpoint = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
             if not endpoint:
-                port = _port("DYNAMODB_PORT", 8000)
-                if not _listening(port):
+                port = port_from_env("DYNAMODB_PORT", 8000)
+                if not listening(port):
                     child = start_embedded_dynamodb(port)
                     wait_until_listening(child, port)
                 endpoint = f"http://{HOST}:{port}"

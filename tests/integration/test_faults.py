@@ -3,7 +3,7 @@
 Faults enter at botocore's ``before-send`` event, i.e. *inside* botocore's retry loop: a canned DynamoDB answer
 replaces the HTTP request (which then never reaches moto, so nothing is written), or the request is really sent and
 applied and its answer "lost" (``ReadTimeoutError``). moto alone does not implement ``ClientRequestToken``; the tests'
-moto server adds it as DynamoDB documents it (:func:`aurora_local.cli.dynamodb_endpoint`): a repeat of a committed
+moto server adds it as DynamoDB documents it (:func:`aurora_local.dynamodb.dynamodb_endpoint`): a repeat of a committed
 token gets the first answer and writes nothing.
 
 Fault matrix (``DDB_MAX_ATTEMPTS=2`` in the tests; "always" = every attempt of every call):

@@ -6,7 +6,7 @@ process-global. Two threads calling handlers at once could read each other's cal
 execution environment at a time, so in production concurrency is between processes: that is what is tested here.
 Each worker process is a warm "execution environment"; they all start their request at the same instant.
 
-moto handles one request at a time (see ``aurora_local.cli.dynamodb_endpoint``), as DynamoDB makes each request atomic; the races
+moto handles one request at a time (see ``aurora_local.dynamodb.dynamodb_endpoint``), as DynamoDB makes each request atomic; the races
 under test are between requests: read-then-write in the use cases, retries, conditional writes.
 """
 

@@ -107,7 +107,7 @@ def moto_http_server() -> Iterator[MotoServer]:
     """moto's DynamoDB behind a threaded HTTP server on a free port (port 0: no race for a port number), with the
     local runtime's DynamoDB semantics on top (one request at a time, ``ClientRequestToken``): see
     :func:`aurora_local.dynamodb.dynamodb_endpoint`. Races between *requests* stay real."""
-    from aurora_local.cli import dynamodb_endpoint
+    from aurora_local.dynamodb import dynamodb_endpoint
     from moto.moto_server.werkzeug_app import MotoRequestHandler
     from werkzeug.serving import make_server
 
