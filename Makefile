@@ -3,15 +3,20 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-PYTHON313 ?= $(firstword $(wildcard /root/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13 2>/dev/null))
 UV_VERSION := 0.13.8
 SAM_VERSION := 1.170.0
-UV := $(shell uv --version >/dev/null 2>&1 && echo uv || echo $(CURDIR)/.tools/bin/uv)
+# uv: the one on PATH if it runs (`uv --version`: a pyenv shim of another Python is on PATH but fails), as an absolute
+# path, else one bootstrapped with pip into .tools/. Either way $(UV) is a file, so `| $(UV)` below always resolves.
+UV_ON_PATH := $(shell uv --version >/dev/null 2>&1 && command -v uv)
+UV := $(or $(UV_ON_PATH),$(CURDIR)/.tools/bin/uv)
+# Python 3.13, found the standard ways (PYTHON313, `uv python find`, pyenv, PATH): scripts/find-python313.
+# `make PYTHON313=/path/python3.13` (or the environment's PYTHON313) picks one; it is checked like the others.
+# Evaluated on first use (after .tools/bin/uv may exist), then cached for the rest of the run.
+PY313 = $(eval PY313 := $$(shell PYTHON313='$(PYTHON313)' $(CURDIR)/scripts/find-python313 $(UV)))$(PY313)
 RUN := $(UV) run --locked --no-sync
-SAM := PATH="$(dir $(PYTHON313)):$$PATH" $(UV) tool run --python $(PYTHON313) --from aws-sam-cli==$(SAM_VERSION) sam
+SAM = PATH="$(dir $(PY313)):$$PATH" $(UV) tool run --python $(PY313) --from aws-sam-cli==$(SAM_VERSION) sam
 PYTEST_ARGS ?=
 
-export UV_PYTHON := $(PYTHON313)
 export SAM_CLI_TELEMETRY := 0
 export AWS_REGION ?= us-east-1
 export AWS_DEFAULT_REGION ?= us-east-1
@@ -27,12 +32,13 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 $(CURDIR)/.tools/bin/uv:
+	@command -v python3 >/dev/null || { echo "uv is not on PATH and there is no python3 to bootstrap it: install uv (https://docs.astral.sh/uv/)"; exit 1; }
 	python3 -m venv $(CURDIR)/.tools
 	$(CURDIR)/.tools/bin/pip install --quiet uv==$(UV_VERSION)
 
 .venv/.synced: pyproject.toml uv.lock | $(UV)
-	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found: set PYTHON313=/path/to/python3.13"; exit 1; }
-	$(UV) sync --locked
+	@test -n "$(PY313)" || { echo "Python 3.13 not found (tried PYTHON313, uv python find, pyenv, PATH): set PYTHON313=/path/to/python3.13"; exit 1; }
+	UV_PYTHON=$(PY313) $(UV) sync --locked
 	@touch $@
 
 .PHONY: install
@@ -54,7 +60,7 @@ typecheck: install ## mypy --strict
 
 .PHONY: lock
 lock: install ## Re-lock and export the layer's requirements from uv.lock
-	$(UV) lock
+	UV_PYTHON=$(PY313) $(UV) lock
 	$(UV) export --frozen --no-dev --no-emit-project --no-hashes --format requirements-txt -o shared/requirements.txt
 
 .PHONY: openapi
@@ -67,7 +73,7 @@ test: lint typecheck ## Lint, types and the whole test suite
 
 .PHONY: bench
 bench: install ## Cold start, memory, warm overhead, DynamoDB cost, purge, req/s vs budgets -> bench/results.json
-	PYTHON313=$(PYTHON313) $(RUN) python bench/run.py $(BENCH_ARGS)
+	PYTHON313=$(PY313) $(RUN) python bench/run.py $(BENCH_ARGS)
 
 .PHONY: validate
 validate: install ## sam validate --lint (cfn-lint)
@@ -118,3 +124,8 @@ token: install ## Print a local JWT: make token USER=alice [NAME=Alice] (the tok
 invoke: install ## Run one function on one event: make invoke FUNCTION=ListChatsFunction EVENT=events/list_chats.json
 	@test -n "$(FUNCTION)" -a -n "$(EVENT)" || { echo "usage: make invoke FUNCTION=ListChatsFunction EVENT=events/list_chats.json"; exit 2; }
 	@DYNAMODB_PORT=$(DYNAMODB_PORT) $(RUN) python -m aurora_local invoke '$(FUNCTION)' '$(EVENT)'
+
+.PHONY: doctor
+doctor: ## Print which uv and Python 3.13 the targets use
+	@echo "uv:        $(UV) ($(if $(UV_ON_PATH),on PATH,bootstrapped into .tools/))"
+	@echo "python3.13: $(or $(PY313),NOT FOUND - set PYTHON313=/path/to/python3.13)"
