@@ -108,6 +108,17 @@ smoke-build: install ## sam build the artifact for arm64 and x86_64 into .aws-sa
 smoke: smoke-build ## Import and invoke every built handler (layer + function only) on events/ against moto
 	SMOKE_BUILT=1 $(RUN) pytest -q tests/test_smoke_build.py
 
+.PHONY: sam-local-test
+sam-local-test: install ## The real SAM CLI: sam local invoke of every events/*.json, start-api's routes (Docker, or root)
+	@SAM_VERSION=$(SAM_VERSION) UV=$(UV) PY313=$(PY313) bash local/sam-local-test.sh
+
+.PHONY: sam-start-api
+sam-start-api: install ## sam local start-api on :3000 with make token's tokens (needs Docker and make run's DynamoDB)
+	$(call layer_arch,template.yaml) $(SAM) build
+	$(RUN) python -m aurora_local.sam_local derive .aws-sam/build/template.yaml .aws-sam/start-api/template.yaml
+	$(SAM) local start-api -t .aws-sam/start-api/template.yaml --env-vars local/sam-env.json \
+	    --add-host host.docker.internal:host-gateway --port $(PORT)
+
 .PHONY: deploy
 deploy: build ## sam deploy --guided (needs an AWS account)
 	$(SAM) deploy --guided
