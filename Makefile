@@ -5,6 +5,9 @@ SHELL := /bin/bash
 
 UV_VERSION := 0.13.8
 SAM_VERSION := 1.170.0
+CFN_LINT_VERSION := 1.58.0
+CFN_LINT_SERVERLESS_VERSION := 0.3.6
+CHECKOV_VERSION := 3.3.30
 # uv: the one on PATH if it runs (`uv --version`: a pyenv shim of another Python is on PATH but fails), as an absolute
 # path, else one bootstrapped with pip into .tools/. Either way $(UV) is a file, so `| $(UV)` below always resolves.
 UV_ON_PATH := $(shell uv --version >/dev/null 2>&1 && command -v uv)
@@ -67,8 +70,19 @@ lock: install ## Re-lock and export the layer's requirements from uv.lock
 openapi: install ## Regenerate openapi.json from the code (commit it: make test fails when it drifts)
 	$(RUN) python -m aurora_local.openapi --output openapi.json
 
+# The scanners a platform team runs before a stack enters an account, pinned, each in its own tool environment (their
+# dependencies never meet the project's lock). Every finding is fixed or suppressed next to its resource, with a reason.
+UVX = $(UV) tool run --python $(PY313)
+
+.PHONY: lint-iac
+lint-iac: install ## cfn-lint + AWS's serverless rules, and checkov, on template.yaml
+	$(UVX) --from cfn-lint==$(CFN_LINT_VERSION) --with cfn-lint-serverless==$(CFN_LINT_SERVERLESS_VERSION) \
+	    cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
+	$(UVX) --from checkov==$(CHECKOV_VERSION) checkov --file template.yaml --framework cloudformation \
+	    --skip-download --compact --quiet
+
 .PHONY: test
-test: lint typecheck ## Lint, types and the whole test suite
+test: lint typecheck lint-iac ## Lint, types, IaC scanners and the whole test suite
 	$(RUN) pytest $(PYTEST_ARGS)
 
 .PHONY: bench
