@@ -89,6 +89,10 @@ test: lint typecheck lint-iac ## Lint, types, IaC scanners and the whole test su
 bench: install ## Cold start, memory, warm overhead, DynamoDB cost, purge, req/s vs budgets -> bench/results.json
 	PYTHON313=$(PY313) $(RUN) python bench/run.py $(BENCH_ARGS)
 
+.PHONY: bench-secret
+bench-secret: install ## Cold-start cost of reading CURSOR_SECRET from Secrets Manager instead of the environment
+	$(RUN) python bench/cursor_secret.py
+
 .PHONY: validate
 validate: install ## sam validate --lint (cfn-lint)
 	$(SAM) validate --lint --region $(AWS_REGION)
