@@ -60,9 +60,7 @@ def main(rounds: int = 9) -> int:
         region_name="us-east-1",
         aws_access_key_id="bench",
         aws_secret_access_key="bench",
-    ).create_secret(
-        Name="cursor", SecretString="x" * 48
-    )
+    ).create_secret(Name="cursor", SecretString="x" * 48)
     results: dict[str, list[dict[str, float]]] = {"environment": [], "secrets-manager": []}
     for _ in range(rounds):
         for kind in results:
@@ -76,7 +74,9 @@ def main(rounds: int = 9) -> int:
         for kind, runs in results.items()
     }
     for kind, figures in medians.items():
-        print(f"{kind:16} {figures['cpu_ms']:7.1f} ms CPU  {figures['wall_ms']:7.1f} ms wall  (median of {rounds})")
+        print(
+            f"{kind:16} {figures['cpu_ms']:7.1f} ms CPU  {figures['wall_ms']:7.1f} ms wall  (median of {rounds})"
+        )
     extra_cpu = medians["secrets-manager"]["cpu_ms"] - medians["environment"]["cpu_ms"]
     extra_wall = medians["secrets-manager"]["wall_ms"] - medians["environment"]["wall_ms"]
     print(f"Secrets Manager at init costs {extra_cpu:+.1f} ms CPU, {extra_wall:+.1f} ms wall per cold start")
