@@ -30,7 +30,7 @@ EPOCH_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 REGION_BITS = 3
 RANDOM_BITS = 9
 LOW_BITS = REGION_BITS + RANDOM_BITS  # below the milliseconds
-MAX_REGION = 2**REGION_BITS - 1
+MAX_REGION = (1 << REGION_BITS) - 1
 
 ChatId = Annotated[int, Field(ge=1, le=MAX_ID, description="Chat id, an integer in 1..2^53-1.")]
 CharacterId = Annotated[int, Field(ge=1, le=MAX_ID, description="AI character id, an integer in 1..2^53-1.")]
