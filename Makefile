@@ -3,15 +3,23 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-PYTHON313 ?= $(firstword $(wildcard /root/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13 2>/dev/null))
 UV_VERSION := 0.13.8
 SAM_VERSION := 1.170.0
-UV := $(shell uv --version >/dev/null 2>&1 && echo uv || echo $(CURDIR)/.tools/bin/uv)
+CFN_LINT_VERSION := 1.58.0
+CFN_LINT_SERVERLESS_VERSION := 0.3.6
+CHECKOV_VERSION := 3.3.30
+# uv: the one on PATH if it runs (`uv --version`: a pyenv shim of another Python is on PATH but fails), as an absolute
+# path, else one bootstrapped with pip into .tools/. Either way $(UV) is a file, so `| $(UV)` below always resolves.
+UV_ON_PATH := $(shell uv --version >/dev/null 2>&1 && command -v uv)
+UV := $(or $(UV_ON_PATH),$(CURDIR)/.tools/bin/uv)
+# Python 3.13, found the standard ways (PYTHON313, `uv python find`, pyenv, PATH): scripts/find-python313.
+# `make PYTHON313=/path/python3.13` (or the environment's PYTHON313) picks one; it is checked like the others.
+# Evaluated on first use (after .tools/bin/uv may exist), then cached for the rest of the run.
+PY313 = $(eval PY313 := $$(shell PYTHON313='$(PYTHON313)' $(CURDIR)/scripts/find-python313 $(UV)))$(PY313)
 RUN := $(UV) run --locked --no-sync
-SAM := PATH="$(dir $(PYTHON313)):$$PATH" $(UV) tool run --python $(PYTHON313) --from aws-sam-cli==$(SAM_VERSION) sam
+SAM = PATH="$(dir $(PY313)):$$PATH" $(UV) tool run --python $(PY313) --from aws-sam-cli==$(SAM_VERSION) sam
 PYTEST_ARGS ?=
 
-export UV_PYTHON := $(PYTHON313)
 export SAM_CLI_TELEMETRY := 0
 export AWS_REGION ?= us-east-1
 export AWS_DEFAULT_REGION ?= us-east-1
@@ -27,12 +35,13 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 $(CURDIR)/.tools/bin/uv:
+	@command -v python3 >/dev/null || { echo "uv is not on PATH and there is no python3 to bootstrap it: install uv (https://docs.astral.sh/uv/)"; exit 1; }
 	python3 -m venv $(CURDIR)/.tools
 	$(CURDIR)/.tools/bin/pip install --quiet uv==$(UV_VERSION)
 
 .venv/.synced: pyproject.toml uv.lock | $(UV)
-	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found: set PYTHON313=/path/to/python3.13"; exit 1; }
-	$(UV) sync --locked
+	@test -n "$(PY313)" || { echo "Python 3.13 not found (tried PYTHON313, uv python find, pyenv, PATH): set PYTHON313=/path/to/python3.13"; exit 1; }
+	UV_PYTHON=$(PY313) $(UV) sync --locked
 	@touch $@
 
 .PHONY: install
@@ -54,7 +63,7 @@ typecheck: install ## mypy --strict
 
 .PHONY: lock
 lock: install ## Re-lock and export the layer's requirements from uv.lock
-	$(UV) lock
+	UV_PYTHON=$(PY313) $(UV) lock
 	$(UV) export --frozen --no-dev --no-emit-project --no-hashes --format requirements-txt -o shared/requirements.txt
 
 .PHONY: openapi
@@ -65,8 +74,19 @@ openapi: install ## Regenerate openapi.json from the code (commit it: make test 
 lint-imports: install ## The import-linter contracts in pyproject.toml (the layer's floors, no cycles in local/)
 	$(RUN) lint-imports --no-logo
 
+# The scanners a platform team runs before a stack enters an account, pinned, each in its own tool environment (their
+# dependencies never meet the project's lock). Every finding is fixed or suppressed next to its resource, with a reason.
+UVX = $(UV) tool run --python $(PY313)
+
+.PHONY: lint-iac
+lint-iac: install ## cfn-lint + AWS's serverless rules, and checkov, on template.yaml
+	$(UVX) --from cfn-lint==$(CFN_LINT_VERSION) --with cfn-lint-serverless==$(CFN_LINT_SERVERLESS_VERSION) \
+	    cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
+	$(UVX) --from checkov==$(CHECKOV_VERSION) checkov --file template.yaml --framework cloudformation \
+	    --skip-download --compact --quiet
+
 .PHONY: test
-test: lint typecheck lint-imports ## Lint, types, import contracts and the whole test suite
+test: lint typecheck lint-imports lint-iac ## Lint, types, import contracts, IaC scanners and the whole test suite
 	$(RUN) pytest $(PYTEST_ARGS)
 
 .PHONY: unit
@@ -83,7 +103,11 @@ e2e: install ## End-to-end tests over HTTP through the local runtime (make run's
 
 .PHONY: bench
 bench: install ## Cold start, memory, warm overhead, DynamoDB cost, purge, req/s vs budgets -> bench/results.json
-	PYTHON313=$(PYTHON313) $(RUN) python bench/run.py $(BENCH_ARGS)
+	PYTHON313=$(PY313) $(RUN) python bench/run.py $(BENCH_ARGS)
+
+.PHONY: bench-secret
+bench-secret: install ## Cold-start cost of reading CURSOR_SECRET from Secrets Manager instead of the environment
+	$(RUN) python bench/cursor_secret.py
 
 .PHONY: validate
 validate: install ## sam validate --lint (cfn-lint)
@@ -118,6 +142,17 @@ smoke-build: install ## sam build the artifact for arm64 and x86_64 into .aws-sa
 smoke: smoke-build ## Import and invoke every built handler (layer + function only) on events/ against moto
 	SMOKE_BUILT=1 $(RUN) pytest -q tests/integration/test_smoke_build.py
 
+.PHONY: sam-local-test
+sam-local-test: install ## The real SAM CLI: sam local invoke of every events/*.json, start-api's routes (Docker, or root)
+	@SAM_VERSION=$(SAM_VERSION) UV=$(UV) PY313=$(PY313) bash local/sam-local-test.sh
+
+.PHONY: sam-start-api
+sam-start-api: install ## sam local start-api on :3000 with make token's tokens (needs Docker and make run's DynamoDB)
+	$(call layer_arch,template.yaml) $(SAM) build
+	$(RUN) python -m aurora_local.sam_local derive .aws-sam/build/template.yaml .aws-sam/start-api/template.yaml
+	$(SAM) local start-api -t .aws-sam/start-api/template.yaml --env-vars local/sam-env.json \
+	    --add-host host.docker.internal:host-gateway --port $(PORT)
+
 .PHONY: deploy
 deploy: build ## sam deploy --guided (needs an AWS account)
 	$(SAM) deploy --guided
@@ -134,3 +169,8 @@ token: install ## Print a local JWT: make token USER=alice [NAME=Alice] (the tok
 invoke: install ## Run one function on one event: make invoke FUNCTION=ListChatsFunction EVENT=events/list_chats.json
 	@test -n "$(FUNCTION)" -a -n "$(EVENT)" || { echo "usage: make invoke FUNCTION=ListChatsFunction EVENT=events/list_chats.json"; exit 2; }
 	@DYNAMODB_PORT=$(DYNAMODB_PORT) $(RUN) python -m aurora_local invoke '$(FUNCTION)' '$(EVENT)'
+
+.PHONY: doctor
+doctor: ## Print which uv and Python 3.13 the targets use
+	@echo "uv:        $(UV) ($(if $(UV_ON_PATH),on PATH,bootstrapped into .tools/))"
+	@echo "python3.13: $(or $(PY313),NOT FOUND - set PYTHON313=/path/to/python3.13)"

@@ -173,6 +173,10 @@ def function_specs(template_path: Path = TEMPLATE, table_name: str | None = None
                 environment[name] = resolver.resolve(value)
             except Unresolvable:
                 environment[name] = local_value(name)
+            if name.startswith("AWS_ENDPOINT_URL") and not environment[name]:
+                # Declared empty for `sam local --env-vars` (botocore reads "" as no override): the local runtime
+                # passes its own endpoint instead, as an env file would.
+                del environment[name]
         layer_dirs: list[Path] = []
         for layer in props.get("Layers") or []:
             if isinstance(layer, dict) and "Ref" in layer and layer["Ref"] in resources:

@@ -24,6 +24,7 @@ class Settings:
     ddb_connect_timeout: float
     ddb_read_timeout: float
     retry_after_seconds: int
+    id_region: int = 0
 
 
 def _int(name: str, default: int, minimum: int = 0) -> int:
@@ -52,7 +53,16 @@ def get_settings() -> Settings:
         ddb_connect_timeout=float(os.environ.get("DDB_CONNECT_TIMEOUT", "1.0")),
         ddb_read_timeout=float(os.environ.get("DDB_READ_TIMEOUT", "2.0")),
         retry_after_seconds=_int("RETRY_AFTER_SECONDS", 1, minimum=1),
+        id_region=_id_region(),
     )
+
+
+def _id_region() -> int:
+    """``ID_REGION`` (template parameter ``IdRegion``): this region's bits in every chat id, 0-7 (see ``ids``)."""
+    value = _int("ID_REGION", 0)
+    if value > 7:
+        raise ValueError(f"ID_REGION must be 0..7, got {value}")
+    return value
 
 
 def reset_settings() -> None:

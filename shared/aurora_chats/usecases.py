@@ -115,7 +115,7 @@ def initialize_chat(
             message_id=new_message_id(now_ms), role="character", content=content, created_at=created_at
         )
         chat = Chat(
-            chat_id=new_chat_id(now_ms),
+            chat_id=new_chat_id(now_ms, settings.id_region),
             user_id=user_id,
             character_id=character_id,
             created_at=created_at,

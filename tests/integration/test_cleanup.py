@@ -510,10 +510,12 @@ def test_cleanup_function_is_wired_with_bounded_retries_dlqs_and_least_privilege
         if {"Name": "FunctionName", "Value": {"Ref": "ChatCleanupFunction"}} in a.get("Dimensions", [])
     }
     assert {"Errors", "IteratorAge"} <= function_alarms
+    role = resources()[props["Role"]["Fn::GetAtt"][0]]["Properties"]
     actions = {
         action
-        for policy in props["Policies"]
-        for statement in policy["Statement"]
+        for policy in role["Policies"]
+        if policy["PolicyName"] == "code-calls"
+        for statement in policy["PolicyDocument"]["Statement"]
         for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
     }
     assert actions == {"dynamodb:Query", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "events:PutEvents"}

@@ -60,13 +60,25 @@ def grants(ddb: Any, characters: None) -> Iterator[Grants]:
     ddb.meta.events.unregister("before-parameter-build", recorder)
 
 
-def granted(function: str) -> set[tuple[str, Any]]:
-    """(action, resource) pairs of a function's inline policy statements; anything else fails the test."""
-    properties = load_template()["Resources"][function]["Properties"]
-    pairs: set[tuple[str, Any]] = set()
+def _statement_lists(function: str) -> list[list[dict[str, Any]]]:
+    """A function's inline policy statements: its SAM ``Policies``, or its own role's ``code-calls`` policy."""
+    resources_ = load_template()["Resources"]
+    properties = resources_[function]["Properties"]
+    if "Role" in properties:
+        role = resources_[properties["Role"]["Fn::GetAtt"][0]]["Properties"]
+        return [p["PolicyDocument"]["Statement"] for p in role["Policies"] if p["PolicyName"] == "code-calls"]
+    lists = []
     for policy in properties.get("Policies", []):
         assert set(policy) == {"Statement"}, f"{function}: only inline statements, not {policy}"
-        for statement in policy["Statement"]:
+        lists.append(policy["Statement"])
+    return lists
+
+
+def granted(function: str) -> set[tuple[str, Any]]:
+    """(action, resource) pairs of a function's inline policy statements; anything else fails the test."""
+    pairs: set[tuple[str, Any]] = set()
+    for statements in _statement_lists(function):
+        for statement in statements:
             assert statement["Effect"] == "Allow"
             assert "NotAction" not in statement and "NotResource" not in statement
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
@@ -188,7 +200,14 @@ def test_no_function_uses_a_broad_sam_policy_template_or_a_managed_policy() -> N
             continue
         for policy in resource["Properties"].get("Policies", []):
             assert isinstance(policy, dict) and set(policy) == {"Statement"}, f"{name}: {policy}"
-        assert "Role" not in resource["Properties"], f"{name}: a shared role would merge the grants"
+        role = resource["Properties"].get("Role")
+        if role is not None:  # its own role, defined here, used by no other function
+            assert role == {"Fn::GetAtt": [role["Fn::GetAtt"][0], "Arn"]}
+            assert resources[role["Fn::GetAtt"][0]]["Type"] == "AWS::IAM::Role"
+            assert "Policies" not in resource["Properties"], f"{name}: SAM ignores Policies beside a Role"
+            users = [n for n, r in resources.items() if (r.get("Properties") or {}).get("Role") == role]
+            assert users == [name], f"a shared role would merge the grants: {users}"
+            assert "ManagedPolicyArns" not in resources[role["Fn::GetAtt"][0]]["Properties"]
 
 
 def test_the_cursor_secret_is_resolved_at_deploy_time_so_no_function_may_read_secrets() -> None:
@@ -246,3 +265,37 @@ def test_the_cleanup_function_is_granted_exactly_what_its_code_calls(
     assert result["complete"] is False and result["continuation"] == 1  # it had to continue: PutEvents ran
     reset_events_client()
     assert granted("ChatCleanupFunction") == needed_by(grants)
+
+
+def test_the_cleanup_role_lets_lambda_read_only_this_tables_stream() -> None:
+    """No AWSLambdaDynamoDBExecutionRole (stream reads on "*"): the service's grants are scoped one by one."""
+    resources_ = load_template()["Resources"]
+    role = resources_["ChatCleanupRole"]["Properties"]
+    assert {p["PolicyName"] for p in role["Policies"]} == {"code-calls", "lambda-service"}
+    assert role["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ]
+    (service,) = [
+        p["PolicyDocument"]["Statement"] for p in role["Policies"] if p["PolicyName"] == "lambda-service"
+    ]
+    pairs = set()
+    for statement in service:
+        assert statement["Effect"] == "Allow" and set(statement) == {"Effect", "Action", "Resource"}
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        targets = (
+            statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        )
+        pairs |= {(a, str(r)) for a in actions for r in targets}
+    stream = str({"Fn::GetAtt": ["ChatsTable", "StreamArn"]})
+    assert pairs == {
+        ("dynamodb:DescribeStream", stream),
+        ("dynamodb:GetRecords", stream),
+        ("dynamodb:GetShardIterator", stream),
+        ("dynamodb:ListStreams", str({"Fn::Sub": "${ChatsTable.Arn}/stream/*"})),
+        ("logs:CreateLogStream", str({"Fn::GetAtt": ["ChatCleanupLogGroup", "Arn"]})),
+        ("logs:PutLogEvents", str({"Fn::GetAtt": ["ChatCleanupLogGroup", "Arn"]})),
+        ("xray:PutTraceSegments", "*"),  # X-Ray supports no resource-level permissions
+        ("xray:PutTelemetryRecords", "*"),
+        ("sqs:SendMessage", str({"Fn::GetAtt": ["ChatCleanupStreamDLQ", "Arn"]})),
+        ("sqs:SendMessage", str({"Fn::GetAtt": ["UserDeletedDLQ", "Arn"]})),
+    }

@@ -81,13 +81,16 @@ class _FrozenClock:
 
 
 class _CollidingRandom:
-    """``secrets`` for the id generator: the first 12-bit draw is 0 in every process, later draws are random."""
+    """``secrets`` for the id generator: the first draw of the id's random bits is 0 in every process, later draws
+    are random."""
 
     def __init__(self, real: Any) -> None:
         self._real, self._first = real, True
 
     def randbits(self, bits: int) -> int:
-        if bits == 12 and self._first:
+        from aurora_chats.ids import RANDOM_BITS
+
+        if bits == RANDOM_BITS and self._first:
             self._first = False
             return 0
         return int(self._real.randbits(bits))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,8 @@ from aurora_local.template import load_template, resources
 
 from tests.support.env import ROOT
 
-UV = shutil.which("uv") or str(ROOT / ".tools" / "bin" / "uv")
+# `uv run` tells its children where it is (UV); a `uv` found on PATH may be a shim that fails.
+UV = os.environ.get("UV") or str(ROOT / ".tools" / "bin" / "uv")
 
 
 def test_functions_run_python313_on_arm64_with_tracing() -> None:
