@@ -83,7 +83,7 @@ e2e: install ## End-to-end tests over HTTP through the local runtime (make run's
 
 .PHONY: bench
 bench: install ## Cold start, memory, warm overhead, DynamoDB cost, purge, req/s vs budgets -> bench/results.json
-	PYTHON313=$(PYTHON313) $(RUN) python bench/run.py $(BENCH_ARGS)
+	PYTHON313=$(PYTHON313) $(RUN) python -m bench.run $(BENCH_ARGS)
 
 .PHONY: validate
 validate: install ## sam validate --lint (cfn-lint)
