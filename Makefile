@@ -103,7 +103,7 @@ e2e: install ## End-to-end tests over HTTP through the local runtime (make run's
 
 .PHONY: bench
 bench: install ## Cold start, memory, warm overhead, DynamoDB cost, purge, req/s vs budgets -> bench/results.json
-	PYTHON313=$(PY313) $(RUN) python bench/run.py $(BENCH_ARGS)
+	PYTHON313=$(PY313) $(RUN) python -m bench.run $(BENCH_ARGS)
 
 .PHONY: bench-secret
 bench-secret: install ## Cold-start cost of reading CURSOR_SECRET from Secrets Manager instead of the environment

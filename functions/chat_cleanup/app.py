@@ -1,8 +1,7 @@
 """ChatCleanupFunction: purges removed chats (table stream) and deletes user accounts (EventBridge). Entry point only.
 
-A stream batch (``Records``): a record that fails or runs out of time is reported in ``batchItemFailures``, never
-raised. A ``UserDeleted`` / ``UserDeletionContinued`` event (``detail-type``): validated, unfinished work re-published
-(see :mod:`aurora_chats.cleanup`). Anything else raises: Lambda's async retries, then the DLQ.
+Stream batches report failed or out-of-time records in ``batchItemFailures``; user deletions re-publish unfinished
+work; anything else raises (async retries, then the DLQ). Why one function: :mod:`aurora_chats.cleanup`.
 """
 
 from __future__ import annotations

@@ -164,12 +164,11 @@ def run() -> int:
     signals = Signals()
     signals.install()
     watched = launchers()
+    from aurora_local.intrinsics import local_table_name, region
     from aurora_local.runtime import (
         FunctionError,
         function_specs,
-        local_table_name,
         prepare_process,
-        region,
         worker_functions,
     )
 

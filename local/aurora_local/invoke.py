@@ -27,13 +27,12 @@ from aurora_local.dynamodb import (
     stop_child,
     wait_until_listening,
 )
+from aurora_local.intrinsics import local_table_name, region
 from aurora_local.runtime import (
     LocalFunction,
     function_specs,
     ignore_expected_warnings,
-    local_table_name,
     prepare_process,
-    region,
 )
 
 

@@ -36,100 +36,17 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from aurora_local.intrinsics import (
+    ACCOUNT_ID,
+    DEFAULT_REGION,
+    Resolver,
+    Unresolvable,
+    local_table_name,
+    local_value,
+    region,
+)
 from aurora_local.loader import load_module
-from aurora_local.template import TEMPLATE, load_template, table_resource
-
-LOCAL_TABLE_NAME = "aurora-chats-local"
-ACCOUNT_ID = "123456789012"
-DEFAULT_REGION = "us-east-1"
-_SUB_VARIABLE = re.compile(r"\$\{([^}!]+)\}")
-
-
-class Unresolvable(Exception):
-    """A template value that only exists in AWS (dynamic references, attributes of resources we do not run)."""
-
-
-def local_table_name() -> str:
-    return os.environ.get("LOCAL_TABLE_NAME") or LOCAL_TABLE_NAME
-
-
-def region() -> str:
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
-
-
-@dataclass
-class Resolver:
-    """Resolves CloudFormation intrinsics for the local stack."""
-
-    template: dict[str, Any]
-    table_name: str
-    path: Path = TEMPLATE
-
-    def _ref(self, name: str) -> str:
-        pseudo = {
-            "AWS::Region": region(),
-            "AWS::AccountId": ACCOUNT_ID,
-            "AWS::StackName": "aurora-chats-local",
-            "AWS::Partition": "aws",
-            "AWS::URLSuffix": "amazonaws.com",
-            "AWS::NoValue": "",
-        }
-        if name in pseudo:
-            return pseudo[name]
-        parameters = self.template.get("Parameters") or {}
-        if name in parameters:
-            default = parameters[name].get("Default")
-            if default is None:
-                raise Unresolvable(f"parameter {name} has no Default")
-            return ",".join(map(str, default)) if isinstance(default, list) else str(default)
-        table_logical_id, _ = table_resource(self.path)
-        if name == table_logical_id:
-            return self.table_name
-        raise Unresolvable(f"!Ref {name}")
-
-    def _get_att(self, logical_id: str, attribute: str) -> str:
-        table_logical_id, _ = table_resource(self.path)
-        if logical_id == table_logical_id and attribute == "Arn":
-            return f"arn:aws:dynamodb:{region()}:{ACCOUNT_ID}:table/{self.table_name}"
-        raise Unresolvable(f"!GetAtt {logical_id}.{attribute}")
-
-    def resolve(self, value: Any) -> str:
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, str | int | float):
-            text = str(value)
-            if "{{resolve:" in text:
-                raise Unresolvable(text)
-            return text
-        if isinstance(value, dict) and len(value) == 1:
-            ((kind, arg),) = value.items()
-            if kind == "Ref":
-                return self._ref(str(arg))
-            if kind == "Fn::GetAtt":
-                parts = arg if isinstance(arg, list) else str(arg).split(".", 1)
-                return self._get_att(str(parts[0]), str(parts[1]))
-            if kind == "Fn::Sub":
-                text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
-
-                def substitute(match: re.Match[str]) -> str:
-                    name = match.group(1)
-                    if name in variables:
-                        return self.resolve(variables[name])
-                    if "." in name:
-                        logical_id, attribute = name.split(".", 1)
-                        return self._get_att(logical_id, attribute)
-                    return self._ref(name)
-
-                return self.resolve(_SUB_VARIABLE.sub(substitute, str(text)))
-            if kind == "Fn::Join":
-                separator, items = arg
-                return str(separator).join(self.resolve(item) for item in items)
-        raise Unresolvable(repr(value))
-
-
-def local_value(name: str) -> str:
-    """The local stand-in for an environment value that only exists in AWS."""
-    return os.environ.get(name) or "local-dev-" + name.lower().replace("_", "-")
+from aurora_local.template import TEMPLATE, load_template
 
 
 @dataclass(frozen=True)

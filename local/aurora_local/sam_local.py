@@ -93,7 +93,7 @@ def serve_dynamodb(host: str, port: int) -> None:
     from werkzeug.serving import make_server
 
     from aurora_local.dynamodb import dynamodb_endpoint, ensure_table, import_characters
-    from aurora_local.runtime import local_table_name, region
+    from aurora_local.intrinsics import local_table_name, region
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")

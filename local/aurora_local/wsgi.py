@@ -19,8 +19,8 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from aurora_local.events import http_api_event
+from aurora_local.routing import Route, build_routes, gateway_message, match, to_http_response
 from aurora_local.runtime import function_specs, local_functions
-from aurora_local.server import Route, build_routes, gateway_message, match, to_http_response
 from aurora_local.template import TEMPLATE
 
 ClaimsFor = Callable[[str], dict[str, Any] | None]

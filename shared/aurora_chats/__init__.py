@@ -1,7 +1,22 @@
-"""Aurora Chats: the shared Lambda layer (models, use cases, the single-table data layer).
+"""Aurora Chats: the shared Lambda layer - only what a function runs (operator tools live in ``aurora_ops``).
 
-Layering, bottom up: ``settings`` and ``observability`` are the ground floor; ``ids``, ``errors``, ``models``,
-``cursor`` and ``greeting`` are pure; ``ports`` declares what the use cases need from storage; ``usecases`` holds the
-business rules (never boto3); ``dynamodb`` is the only module that knows keys, item shapes and DynamoDB error codes;
-``http`` builds the Powertools resolver shared by the API entry points. Nothing here may import ``functions/``.
+Floors, bottom up (held by the import-linter contracts in ``pyproject.toml``, run by ``make test``):
+
+=====================  =====================================================================================
+floor                  modules
+=====================  =====================================================================================
+ground floor           ``settings`` (one typed settings object), ``observability`` (Logger/Tracer/Metrics and
+                       the one handler stack, ``lambda_handler``)
+domain                 ``ids``, ``errors``, ``models`` (API shapes, entities, the character card)
+domain helpers         ``ports`` (what the use cases need from storage), ``cursor``, ``greeting``
+data layer             ``dal``: ``keys``, ``client``, ``errors``, ``items``, ``chats``, ``cleanup`` - the only
+                       code that knows PK/SK, item shapes and DynamoDB error codes (access patterns in its
+                       docstring)
+use cases              ``usecases`` (list, initialize, delete), ``cleanup`` (purge, user deletion): storage is
+                       passed in, never boto3
+HTTP edge              ``http`` (resolver, problems, caller, ``api_handler``), ``api_docs`` (each operation's
+                       OpenAPI documentation)
+=====================  =====================================================================================
+
+Nothing here imports ``functions/``, ``aurora_local``, ``aurora_ops``, ``bench`` or ``tests``.
 """

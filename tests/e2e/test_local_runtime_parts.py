@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from aurora_chats.dal import keys
 from aurora_local import stream
+from aurora_local.routing import build_routes, match, to_http_response
 from aurora_local.runtime import FunctionError, FunctionSpec, WorkerFunction, function_specs, local_functions
-from aurora_local.server import build_routes, match, to_http_response
 from aurora_local.stream import Mapping
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")  # the local secret

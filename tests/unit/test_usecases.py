@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from aurora_chats import usecases
@@ -184,3 +185,45 @@ def test_cursor_round_trips_and_rejects_tampering() -> None:
             decode_cursor(b"k", "alice", bad)
     with pytest.raises(InvalidCursor):
         decode_cursor(b"other-secret", "alice", cursor)
+
+
+def test_a_delete_that_meets_a_concurrent_write_is_retried(repo: InMemoryChats) -> None:
+    from aurora_chats.errors import WriteConflict
+
+    chat_id = usecases.initialize_chat(repo, SETTINGS, "alice", "Alice", 330905, None)[0].chat_id
+    real, conflicts = repo.delete_chat, [WriteConflict()]
+
+    def delete_once_conflicting(user_id: str, chat_id: int, now_epoch: int) -> None:
+        if conflicts:
+            raise conflicts.pop()
+        real(user_id, chat_id, now_epoch)
+
+    repo.delete_chat = delete_once_conflicting  # type: ignore[method-assign]
+    assert usecases.delete_chat(repo, "alice", chat_id).deleted
+    assert chat_id not in repo.chats and not conflicts
+
+
+def test_a_chat_id_collision_is_retried_with_a_new_id(repo: InMemoryChats) -> None:
+    from aurora_chats.errors import ChatIdCollision
+
+    real, collisions = repo.create_chat, [ChatIdCollision()]
+
+    def create_once_colliding(*args: Any, **kwargs: Any) -> None:
+        if collisions:
+            raise collisions.pop()
+        real(*args, **kwargs)
+
+    repo.create_chat = create_once_colliding  # type: ignore[method-assign]
+    response, created = usecases.initialize_chat(repo, SETTINGS, "alice", "Alice", 330905, None)
+    assert created and list(repo.chats) == [response.chat_id] and not collisions
+
+
+def test_retention_days_set_when_a_chat_expires(repo: InMemoryChats) -> None:
+    keep_a_week = dataclasses.replace(SETTINGS, chat_retention_days=7)
+    response, _ = usecases.initialize_chat(repo, keep_a_week, "alice", "Alice", 330905, None)
+    chat = repo.chats[response.chat_id]
+    assert chat.expires_at is not None
+    assert (
+        chat.expires_at - int(datetime.fromisoformat(chat.created_at.replace("Z", "+00:00")).timestamp())
+        == 7 * 86_400
+    )

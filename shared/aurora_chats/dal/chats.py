@@ -112,9 +112,7 @@ class DynamoDBChatRepository:
         try:
             self.client.transact_write_items(TransactItems=items, ClientRequestToken=str(uuid.uuid4()))
         except errors.TRANSPORT_ERRORS as exc:
-            reasons = errors.cancellation_reasons(exc)
-            if reasons is None:
-                raise (errors.write_failed(exc) or exc) from exc
+            reasons = errors.cancellation_or_raise(exc)
             codes = errors.reason_codes(reasons)
             if idempotency is not None and len(codes) > 3 and codes[3] == "ConditionalCheckFailed":
                 stored = reasons[3].get("Item") or self._get_idempotency(idempotency.user_id, idempotency.key)
@@ -201,9 +199,7 @@ class DynamoDBChatRepository:
         try:
             self.client.transact_write_items(TransactItems=items, ClientRequestToken=str(uuid.uuid4()))
         except errors.TRANSPORT_ERRORS as exc:
-            reasons = errors.cancellation_reasons(exc)
-            if reasons is None:
-                raise (errors.write_failed(exc) or exc) from exc
+            reasons = errors.cancellation_or_raise(exc)
             codes = errors.reason_codes(reasons)
             if codes and codes[0] == "ConditionalCheckFailed":
                 raise ChatNotFound(chat_id) from exc

@@ -58,6 +58,15 @@ def cancellation_reasons(exc: Exception) -> list[dict[str, Any]] | None:
     return list(exc.response.get("CancellationReasons", []) or [])  # type: ignore[arg-type]
 
 
+def cancellation_or_raise(exc: Exception) -> list[dict[str, Any]]:
+    """Inside ``except TRANSPORT_ERRORS`` around a transaction: the per-item reasons when it was cancelled; any
+    other failure is raised at once as :func:`write_failed` translates it (or as it is)."""
+    reasons = cancellation_reasons(exc)
+    if reasons is None:
+        raise (write_failed(exc) or exc) from exc
+    return reasons
+
+
 def reason_codes(reasons: list[dict[str, Any]]) -> list[str]:
     return [str(r.get("Code", "None")) for r in reasons]
 
