@@ -64,7 +64,11 @@ def verified_claims(
 
 
 def _claim_string(value: Any) -> str:
-    """API Gateway passes every claim as a string (numbers as decimals, lists as ``[a b]``)."""
+    """API Gateway passes every claim as a string (numbers as decimals, lists as ``[a b]``).
+
+    The same rule as ``aurora_local.auth`` (``make run``'s authorizer), repeated because this module may import only
+    the standard library; tests/integration/test_sam_local.py checks that both give the same claims for one token.
+    """
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
