@@ -45,6 +45,7 @@ TABLE = "aurora-chats-local"  # make run's table
 SECRET = "local-dev-secret"  # make run's documented JWT secret
 CHARACTERS = (330905, 1001, 1002, 1003, 1004)  # characters/
 MIX = {"list": 0.6, "initialize": 0.25, "delete": 0.15}
+RETRIES = 3
 STARTUP_SECONDS = 90.0
 
 
@@ -124,6 +125,7 @@ class Results:
     errors: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     issued: int = 0
+    retries: int = 0
 
     def take(self, limit: int) -> bool:
         with self.lock:
@@ -132,10 +134,11 @@ class Results:
             self.issued += 1
             return True
 
-    def record(self, op: str, seconds: float, status: int, detail: str = "") -> None:
+    def record(self, op: str, seconds: float, status: int, detail: str = "", *, retry: bool = False) -> None:
         with self.lock:
             self.latencies[op].append(seconds)
             self.statuses[op][status] += 1
+            self.retries += retry
             if status >= 500 or status == 0:
                 self.errors.append(f"{op} {status} {detail[:200]}")
 
@@ -150,27 +153,35 @@ def run_client(base: str, client: Client, results: Results, limit: int, deadline
         live = sorted(client.created - client.deleted)
         if op == "delete" and not live:
             op = "initialize"
-        started = time.perf_counter()
-        try:
-            if op == "list":
-                response = session.get(f"{base}/chats", params={"limit": 20}, timeout=30)
-            elif op == "initialize":
-                response = session.post(
-                    f"{base}/characters/{rng.choice(CHARACTERS)}/chats",
-                    headers={"Idempotency-Key": str(uuid.UUID(int=rng.getrandbits(128)))},
-                    timeout=30,
-                )
-            else:
-                chat_id = rng.choice(live)
-                response = session.delete(f"{base}/chats/{chat_id}", timeout=30)
-        except requests.RequestException as exc:
-            results.record(op, time.perf_counter() - started, 0, repr(exc))
+        character, idem = rng.choice(CHARACTERS), str(uuid.UUID(int=rng.getrandbits(128)))
+        chat_id = rng.choice(live) if op == "delete" else 0
+        # A 503/504 is counted, then retried as the SDK does (same Idempotency-Key; a delete again), so that the
+        # nothing-lost checks know every write's outcome.
+        for attempt in range(RETRIES + 1):
+            started = time.perf_counter()
+            try:
+                if op == "list":
+                    response = session.get(f"{base}/chats", params={"limit": 20}, timeout=30)
+                elif op == "initialize":
+                    response = session.post(
+                        f"{base}/characters/{character}/chats", headers={"Idempotency-Key": idem}, timeout=30
+                    )
+                else:
+                    response = session.delete(f"{base}/chats/{chat_id}", timeout=30)
+            except requests.RequestException as exc:
+                results.record(op, time.perf_counter() - started, 0, repr(exc), retry=attempt > 0)
+                continue
+            results.record(
+                op, time.perf_counter() - started, response.status_code, response.text, retry=attempt > 0
+            )
+            if response.status_code < 500:
+                break
+            time.sleep(float(response.headers.get("Retry-After", "1")))
+        else:
             continue
-        elapsed = time.perf_counter() - started
-        results.record(op, elapsed, response.status_code, response.text)
-        if op == "initialize" and response.status_code == 201:
+        if op == "initialize" and response.status_code in (200, 201):
             client.created.add(int(response.json()["chatId"]))
-        elif op == "delete" and response.status_code == 200:
+        elif op == "delete" and (response.status_code == 200 or (attempt and response.status_code == 404)):
             client.deleted.add(chat_id)
 
 
@@ -211,7 +222,7 @@ def percentile(values: list[float], q: int) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Loopback load test of the local runtime.")
-    parser.add_argument("--clients", type=int, default=6)
+    parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--requests", type=int, default=1500, help="requests in all (upper bound)")
     parser.add_argument("--seconds", type=float, default=60.0, help="load phase upper bound")
     parser.add_argument("--purge-wait", type=float, default=90.0, help="seconds to wait for purges")
@@ -257,7 +268,9 @@ def main(argv: list[str] | None = None) -> int:
         server_errors = sum(
             n for op in results.statuses.values() for s, n in op.items() if s >= 500 or s == 0
         )
-        print(f"  5xx / transport errors: {server_errors}")
+        print(
+            f"  5xx / transport errors: {server_errors} (retried as the SDK does: {results.retries} retries)"
+        )
         for error in results.errors[:10]:
             print(f"    {error}")
         if server_errors:

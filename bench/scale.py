@@ -60,9 +60,7 @@ TABLE_QUOTA_UNITS = 40_000  # default per-table on-demand maximum (account quota
 NEW_TABLE_WARM_WCU, NEW_TABLE_WARM_RCU = 4_000, 12_000  # a new on-demand table's initial throughput
 
 # ---------------------------------------------------------------- prices (on-demand, us-east-1)
-PRICES_TAKEN = (
-    "2026-12-01 from the pages cited beside each price (DynamoDB: since the 2024-11-01 on-demand cut)"
-)
+PRICES_TAKEN = "2026-12-01"  # from the pages cited beside each price (DynamoDB: since the 2024-11-01 cut)
 DDB_USD_PER_MILLION_WRU = (
     0.625  # airbyte.com/data-engineering-resources/dynamodb-pricing ("after the 50% reduction")
 )
@@ -933,7 +931,7 @@ def main(argv: list[str] | None = None) -> int:
             else f"records wait up to {hours(backlog_age)}, {'beyond' if backlog_age > dep.max_record_age_s else 'within'} "
             f"MaximumRecordAgeInSeconds {dep.max_record_age_s} s"
         )
-        + f"; ${expiry.dynamodb_usd + expiry.lambda_usd:,.0f}"
+        + f"; ${expiry.dynamodb_usd + expiry.lambda_usd:,.0f} (alone: it shares the concurrency with the steady purges)"
     )
     for concurrency in (dep.cleanup_concurrency, 25, 50):
         print(
