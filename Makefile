@@ -59,7 +59,7 @@ fmt: install ## Format and autofix
 
 .PHONY: typecheck
 typecheck: install ## mypy --strict
-	$(RUN) mypy shared ops local functions tests
+	$(RUN) mypy shared ops local functions tests bench/scale.py bench/load.py
 
 .PHONY: lock
 lock: install ## Re-lock and export the layer's requirements from uv.lock
@@ -104,6 +104,14 @@ e2e: install ## End-to-end tests over HTTP through the local runtime (make run's
 .PHONY: bench
 bench: install ## Cold start, memory, warm overhead, DynamoDB cost, purge, req/s vs budgets -> bench/results.json
 	PYTHON313=$(PY313) $(RUN) python -m bench.run $(BENCH_ARGS)
+
+.PHONY: scale
+scale: install ## Capacity model at 10k req/s: hottest partitions, character item, purge fan-out, cost (seconds, seeded)
+	$(RUN) python bench/scale.py $(SCALE_ARGS)
+
+.PHONY: load
+load: install ## Loopback load test of make run's entry point: req/s, p50/p90/p99, zero 5xx, nothing lost
+	$(RUN) python bench/load.py $(LOAD_ARGS)
 
 .PHONY: bench-secret
 bench-secret: install ## Cold-start cost of reading CURSOR_SECRET from Secrets Manager instead of the environment
