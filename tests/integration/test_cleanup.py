@@ -7,8 +7,6 @@ wrapped as Lambda wraps them; nothing here hand-writes a stream record.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,11 +23,10 @@ from aurora_chats.ids import new_message_id
 from aurora_chats.models import Message
 from aurora_local.filters import matches_criteria
 from aurora_local.template import resources
-from botocore.awsrequest import AWSResponse, HTTPHeaders
 from pydantic import ValidationError
 
 from tests.support.api import Api
-from tests.support.aws import CallLog, table_items
+from tests.support.aws import CallLog, fake_response, inject, table_items
 from tests.support.context import FakeContext
 from tests.support.env import ROOT, TABLE
 from tests.support.events import cleanup_props, stream_filter, user_deleted
@@ -180,29 +177,6 @@ def start_chat(api: Api, user: str = "alice", key: str | None = None, character:
     assert response.status == 201, response
     chat_id: int = response.json["chatId"]
     return chat_id
-
-
-def fake_response(status: int, parsed: dict[str, Any]) -> tuple[AWSResponse, dict[str, Any]]:
-    parsed.setdefault("ResponseMetadata", {"HTTPStatusCode": status, "HTTPHeaders": {}, "RetryAttempts": 0})
-    return AWSResponse("https://dynamodb.us-east-1.amazonaws.com/", status, HTTPHeaders(), None), parsed
-
-
-@contextmanager
-def inject(ddb: Any, operation: str, answer: Callable[[dict[str, Any]], Any]) -> Iterator[None]:
-    """Let ``answer(request parameters)`` replace DynamoDB's response to ``operation`` while it returns something.
-
-    A ``before-call`` hook on the real client: everything before it (parameter validation, the limit guards)
-    runs as usual, and the code under test gets the answer exactly as from DynamoDB."""
-
-    def hook(params: dict[str, Any], **_: Any) -> Any:
-        return answer(json.loads(params["body"]))
-
-    event = f"before-call.dynamodb.{operation}"
-    ddb.meta.events.register(event, hook)
-    try:
-        yield
-    finally:
-        ddb.meta.events.unregister(event, hook)
 
 
 # ---------------------------------------------------------------- purge after DELETE
@@ -518,4 +492,12 @@ def test_cleanup_function_is_wired_with_bounded_retries_dlqs_and_least_privilege
         for statement in policy["PolicyDocument"]["Statement"]
         for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
     }
-    assert actions == {"dynamodb:Query", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "events:PutEvents"}
+    assert actions == {
+        "dynamodb:Query",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:UpdateItem",
+        "events:PutEvents",
+        "scheduler:CreateSchedule",
+        "iam:PassRole",
+    }
