@@ -64,6 +64,7 @@ class Resolver:
     template: dict[str, Any]
     table_name: str
     path: Path = TEMPLATE
+    overrides: dict[str, str] = field(default_factory=dict)  # parameter values, as `--parameter-overrides`
 
     def _ref(self, name: str) -> str:
         pseudo = {
@@ -77,6 +78,8 @@ class Resolver:
         if name in pseudo:
             return pseudo[name]
         parameters = self.template.get("Parameters") or {}
+        if name in self.overrides and name in parameters:
+            return self.overrides[name]
         if name in parameters:
             default = parameters[name].get("Default")
             if default is None:
@@ -127,6 +130,18 @@ class Resolver:
         raise Unresolvable(repr(value))
 
 
+def parameter_overrides() -> dict[str, str]:
+    """``PARAMETER_OVERRIDES="MaxChatsPerUser=3 LogLevel=DEBUG"``: template parameters for the local stack, the way
+    ``sam deploy --parameter-overrides`` sets them (an unknown name is an error, not a silent no-op)."""
+    overrides: dict[str, str] = {}
+    for pair in os.environ.get("PARAMETER_OVERRIDES", "").split():
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise ValueError(f"PARAMETER_OVERRIDES: expected Name=Value, got {pair!r}")
+        overrides[name] = value
+    return overrides
+
+
 def local_value(name: str) -> str:
     """The local stand-in for an environment value that only exists in AWS."""
     return os.environ.get(name) or "local-dev-" + name.lower().replace("_", "-")
@@ -154,7 +169,11 @@ class FunctionSpec:
 def function_specs(template_path: Path = TEMPLATE, table_name: str | None = None) -> dict[str, FunctionSpec]:
     """Every ``AWS::Serverless::Function`` of the template, with ``Globals`` applied and intrinsics resolved."""
     template = load_template(template_path)
-    resolver = Resolver(template, table_name or local_table_name(), template_path)
+    overrides = parameter_overrides()
+    unknown = sorted(set(overrides) - set(template.get("Parameters") or {}))
+    if unknown:
+        raise ValueError(f"PARAMETER_OVERRIDES names no parameter of {template_path.name}: {', '.join(unknown)}")
+    resolver = Resolver(template, table_name or local_table_name(), template_path, overrides)
     root = template_path.parent
     global_props: dict[str, Any] = (template.get("Globals") or {}).get("Function") or {}
     resources: dict[str, dict[str, Any]] = template["Resources"]
