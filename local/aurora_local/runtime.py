@@ -172,7 +172,9 @@ def function_specs(template_path: Path = TEMPLATE, table_name: str | None = None
     overrides = parameter_overrides()
     unknown = sorted(set(overrides) - set(template.get("Parameters") or {}))
     if unknown:
-        raise ValueError(f"PARAMETER_OVERRIDES names no parameter of {template_path.name}: {', '.join(unknown)}")
+        raise ValueError(
+            f"PARAMETER_OVERRIDES names no parameter of {template_path.name}: {', '.join(unknown)}"
+        )
     resolver = Resolver(template, table_name or local_table_name(), template_path, overrides)
     root = template_path.parent
     global_props: dict[str, Any] = (template.get("Globals") or {}).get("Function") or {}
