@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ class Resolver:
     template: dict[str, Any]
     table_name: str
     path: Path = TEMPLATE
+    overrides: dict[str, str] = field(default_factory=dict)  # parameter values, as `--parameter-overrides`
 
     def _ref(self, name: str) -> str:
         pseudo = {
@@ -52,6 +53,8 @@ class Resolver:
         if name in pseudo:
             return pseudo[name]
         parameters = self.template.get("Parameters") or {}
+        if name in self.overrides and name in parameters:
+            return self.overrides[name]
         if name in parameters:
             default = parameters[name].get("Default")
             if default is None:
@@ -100,6 +103,18 @@ class Resolver:
                 separator, items = arg
                 return str(separator).join(self.resolve(item) for item in items)
         raise Unresolvable(repr(value))
+
+
+def parameter_overrides() -> dict[str, str]:
+    """``PARAMETER_OVERRIDES="MaxChatsPerUser=3 LogLevel=DEBUG"``: template parameters for the local stack, the way
+    ``sam deploy --parameter-overrides`` sets them (an unknown name is an error, not a silent no-op)."""
+    overrides: dict[str, str] = {}
+    for pair in os.environ.get("PARAMETER_OVERRIDES", "").split():
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise ValueError(f"PARAMETER_OVERRIDES: expected Name=Value, got {pair!r}")
+        overrides[name] = value
+    return overrides
 
 
 def local_value(name: str) -> str:

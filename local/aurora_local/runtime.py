@@ -43,6 +43,7 @@ from aurora_local.intrinsics import (
     Unresolvable,
     local_table_name,
     local_value,
+    parameter_overrides,
     region,
 )
 from aurora_local.loader import load_module
@@ -71,7 +72,13 @@ class FunctionSpec:
 def function_specs(template_path: Path = TEMPLATE, table_name: str | None = None) -> dict[str, FunctionSpec]:
     """Every ``AWS::Serverless::Function`` of the template, with ``Globals`` applied and intrinsics resolved."""
     template = load_template(template_path)
-    resolver = Resolver(template, table_name or local_table_name(), template_path)
+    overrides = parameter_overrides()
+    unknown = sorted(set(overrides) - set(template.get("Parameters") or {}))
+    if unknown:
+        raise ValueError(
+            f"PARAMETER_OVERRIDES names no parameter of {template_path.name}: {', '.join(unknown)}"
+        )
+    resolver = Resolver(template, table_name or local_table_name(), template_path, overrides)
     root = template_path.parent
     global_props: dict[str, Any] = (template.get("Globals") or {}).get("Function") or {}
     resources: dict[str, dict[str, Any]] = template["Resources"]

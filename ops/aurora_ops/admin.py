@@ -142,10 +142,10 @@ def _purge_orphan(store: OperatorStore, chat_id: int) -> PurgeResult:
 
     The user id and idempotency key came from the stream's old image, which is gone: the purge runs with
     ``user_id=None``, so it skips the list entry and the idempotency record and deletes every item of the
-    chat's partition (the store's ``owner_keys`` logs that it left the list entry). That entry is already
+    chat's partition (the store's ``remove_list_entry`` logs that it left the list entry). That entry is already
     gone when the API deleted the chat (the DELETE transaction removes both) or when a user deletion did. When TTL
-    removed the chat record, the entry may still exist, but its ``expiresAt`` is past: it is hidden from every list
-    and TTL deletes it too. A leftover idempotency record is harmless (it ages out and names a chat that is gone).
+    removed the chat record, the entry may still exist (and keep its slot in the user's chat count), but its
+    ``listedUntil`` is past: it is hidden from every list. A leftover idempotency record is harmless (it ages out and names a chat that is gone).
     """
     from aurora_chats.cleanup import TimeBudget, purge_chat
     from aurora_chats.observability import metrics

@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BeforeValidator, Field
 
 from aurora_chats.cursor import MAX_CURSOR_LENGTH
-from aurora_chats.http import PROBLEM_BASE, PROBLEM_JSON, PROBLEMS
+from aurora_chats.http import MORE_PROBLEMS, PROBLEM_BASE, PROBLEM_JSON, PROBLEMS
 from aurora_chats.ids import CharacterId, ChatId, decimal_digits
 from aurora_chats.models import (
     DELETE_EXAMPLE,
@@ -70,31 +70,38 @@ RETRY_ON_THROTTLING_ONLY: dict[str, Any] = RETRY_ON_THROTTLING_AND_CONNECTION_ER
 }
 
 
-def problem_responses(overrides: dict[int, str] | None = None, *statuses: int) -> dict[int, OpenAPIResponse]:
+def _problem_example(slug: str, status: int, detail: str, summary: str) -> dict[str, Any]:
+    value = {
+        "type": PROBLEM_BASE + slug,
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    return {"summary": summary, "value": value}
+
+
+def problem_responses(
+    overrides: dict[int, str] | None = None, *statuses: int, more: tuple[str, ...] = ()
+) -> dict[int, OpenAPIResponse]:
     """OpenAPI ``responses`` for the given problem statuses, all ``application/problem+json`` with one schema.
 
-    ``overrides`` maps a status to an operation-specific description (its keys are included too).
+    ``overrides`` maps a status to an operation-specific description (its keys are included too); ``more`` names
+    further problem types of :data:`aurora_chats.http.MORE_PROBLEMS`, each an example of its status.
     """
-    wanted = sorted({*statuses, *(overrides or {})})
+    wanted = sorted({*statuses, *(overrides or {}), *(MORE_PROBLEMS[slug][0] for slug in more)})
     responses: dict[int, OpenAPIResponse] = {}
     for status in wanted:
         slug, description = PROBLEMS[status]
         detail = (overrides or {}).get(status, description)
-        example: dict[str, Any] = {
-            "type": PROBLEM_BASE + slug,
-            "title": HTTPStatus(status).phrase,
-            "status": status,
-        }
+        examples = {slug: _problem_example(slug, status, detail, HTTPStatus(status).phrase)}
+        for extra in more:
+            extra_status, extra_detail = MORE_PROBLEMS[extra]
+            if extra_status == status:
+                summary = f"{HTTPStatus(status).phrase}: {extra.replace('-', ' ')}"
+                examples[extra] = _problem_example(extra, status, extra_detail, summary)
         response: OpenAPIResponse = {
             "description": detail,
-            "content": {
-                PROBLEM_JSON: {
-                    "model": Problem,
-                    "examples": {
-                        slug: {"summary": HTTPStatus(status).phrase, "value": example | {"detail": detail}}
-                    },
-                }
-            },
+            "content": {PROBLEM_JSON: {"model": Problem, "examples": examples}},
         }
         if status in PROBLEM_HEADERS:
             response["headers"] = PROBLEM_HEADERS[status]
@@ -251,8 +258,12 @@ def _initialize_chat() -> dict[str, Any]:
             200: _chat_response("Idempotent replay: this key already created this chat; nothing new."),
             **problem_responses(
                 {
+                    403: "The caller's account was deleted (a token issued before the deletion): nothing was "
+                    "written, and nothing can be stored for this account any more.",
                     404: "No AI character with this id.",
-                    409: "This Idempotency-Key was already used to start a chat with another character.",
+                    409: "Either this Idempotency-Key was already used to start a chat with another character "
+                    "(`type` .../idempotency-key-conflict), or the caller already has the maximum number of chats "
+                    "(`type` .../chat-limit-reached: delete one to free a slot). Nothing was written.",
                 },
                 400,
                 401,
@@ -261,6 +272,7 @@ def _initialize_chat() -> dict[str, Any]:
                 431,
                 503,
                 504,
+                more=("chat-limit-reached",),
             ),
         },
         "openapi_extensions": {
@@ -306,7 +318,8 @@ def _delete_chat() -> dict[str, Any]:
             },
             **problem_responses(
                 {
-                    404: "No chat with this id belongs to the caller (someone else's chat is indistinguishable)."
+                    403: "The caller's account was deleted (a token issued before the deletion): nothing changed.",
+                    404: "No chat with this id belongs to the caller (someone else's chat is indistinguishable).",
                 },
                 400,
                 401,

@@ -8,7 +8,7 @@ user deletion deliberately feeds the stream path.
   or DynamoDB's TTL expired it. Deletes the owner's list entry, the chat's idempotency record (only while it still
   names this chat) and every item of the chat's partition (messages), ``BatchWriteItem`` 25 keys at a time.
 * **user deletion** — EventBridge ``UserDeleted`` (``source: aurora.users``). Deletes every item in the
-  user's partition (list entries, idempotency records, anything else) and, always *before* the list entry that
+  user's partition (list entries, idempotency records, anything else) but the deletion marker and, always *before* the list entry that
   names it, the chat record of each listed chat (so an interruption never orphans a chat record). Each deleted
   chat record then arrives on the stream as a ``REMOVE`` and is purged as above, so there is one purge path.
   One gap, by design: TTL may remove an expired chat's list entry before its chat record; such a chat is already
@@ -34,6 +34,16 @@ Time budget and continuation — never a silent timeout that leaves items behind
   and meant for errors, not for progress), survives any number of chats, and is bounded by
   :data:`MAX_USER_DELETION_ROUNDS`: past it the invocation fails, Lambda retries twice and then the event lands in
   the UserDeleted DLQ (alarmed). Raising instead of re-publishing would only ever get 3 invocations.
+* User deletion under sustained throttling (DynamoDB still refusing after the store's own retries): instead of
+  failing into the DLQ, the round ends and the work continues *later* - a one-shot EventBridge Scheduler schedule
+  puts the same ``UserDeletionContinued`` event on the bus after an exponentially growing delay
+  (:data:`THROTTLED_DELAY_BASE_SECONDS` doubling up to :data:`THROTTLED_DELAY_CAP_SECONDS`). The event counts its
+  throttled rounds; past :data:`MAX_THROTTLED_ROUNDS` (or the round bound) the invocation fails into the DLQ.
+
+The deletion is final: every round first writes the user's deletion marker (the user-state item, which every
+initialize's transaction checks), and only then reads what to delete with strongly consistent queries. A chat whose
+initialize committed before the marker is found and deleted; one after it is refused (403). The marker is never
+deleted here: it expires by TTL after the deleted-account window (at least the longest token lifetime).
 """
 
 from __future__ import annotations
@@ -47,10 +57,15 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field
 
+from aurora_chats.errors import OutcomeUnknown, ServiceUnavailable
 from aurora_chats.observability import logger, metrics, user_hash
 from aurora_chats.ports import CleanupStore, ContinuationQueue, ItemKey, RemovedChat
 
 MAX_USER_DELETION_ROUNDS = 50
+# Throttled rounds continue after 60 s, 2 min, 4 min, 8 min, then every 15 min: 8 rounds wait ~1.9 h in all.
+MAX_THROTTLED_ROUNDS = 8
+THROTTLED_DELAY_BASE_SECONDS = 60
+THROTTLED_DELAY_CAP_SECONDS = 900
 # Stop this long before the Lambda timeout. Between two checks runs one Query page or one BatchWriteItem with its
 # retries (backoff ≤ ~7 s in all), so this leaves room to spare. Should DynamoDB hang beyond it, the invocation
 # times out: a function error that Lambda retries (the work is idempotent) and the Errors alarm reports.
@@ -67,6 +82,7 @@ class UserDeletedDetail(BaseModel):
 
     user_id: str = Field(alias="userId", pattern=r"^[\x21-\x7e]{1,255}$")
     continuation: int = Field(default=0, ge=0)
+    throttled: int = Field(default=0, ge=0)  # rounds so far that ended because DynamoDB kept throttling
 
 
 class UserDeletedEvent(EventBridgeModel):
@@ -107,6 +123,7 @@ class UserDeletionResult:
     chats_deleted: int
     items_deleted: int
     continued_in_round: int | None = None
+    delayed_seconds: int | None = None  # the continuation waits this long (throttling)
 
     def summary(self) -> dict[str, Any]:
         """What the cleanup function returns for a user deletion (Lambda records it; nothing reads it back)."""
@@ -115,6 +132,7 @@ class UserDeletionResult:
             "complete": self.complete,
             "chatsDeleted": self.chats_deleted,
             "continuation": self.continued_in_round,
+            "delayedSeconds": self.delayed_seconds,
         }
 
 
@@ -134,9 +152,7 @@ def purge_chat(store: CleanupStore, chat: RemovedChat, budget: TimeBudget) -> Pu
     try:
         if budget.running_low():
             return PurgeResult(chat.chat_id, complete=False, items_deleted=0)
-        owner_keys = store.owner_keys(chat)
-        if owner_keys:
-            store.delete_items(owner_keys)
+        store.remove_list_entry(chat)
         if chat.user_id is not None and chat.idempotency_key is not None:
             store.delete_idempotency_record(chat.user_id, chat.idempotency_key, chat.chat_id)
         start: ItemKey | None = None
@@ -203,15 +219,46 @@ class UserDeletionStalled(Exception):
     """Too many continuation rounds: fail so the event ends in the DLQ instead of looping forever."""
 
 
+def throttled_delay_seconds(throttled: int) -> int:
+    """How long the ``throttled``-th throttled round's continuation waits (1-based)."""
+    return int(min(THROTTLED_DELAY_BASE_SECONDS * 2 ** (throttled - 1), THROTTLED_DELAY_CAP_SECONDS))
+
+
 def delete_user_account(
     store: CleanupStore,
     continuation: ContinuationQueue,
     event: UserDeletedEvent,
     budget: TimeBudget,
 ) -> UserDeletionResult:
-    """Handle ``UserDeleted`` / ``UserDeletionContinued``: delete what fits in this invocation, hand on the rest."""
+    """Handle ``UserDeleted`` / ``UserDeletionContinued``: mark the account deleted, delete what fits in this
+    invocation, hand on the rest (at once when out of time, later when DynamoDB keeps throttling)."""
     detail = event.detail
-    result = delete_user_data(store, detail.user_id, budget)
+    next_round = detail.continuation + 1
+    try:
+        store.mark_user_deleted(detail.user_id)
+        result = delete_user_data(store, detail.user_id, budget)
+    except (ServiceUnavailable, OutcomeUnknown) as exc:
+        throttled = detail.throttled + 1
+        metrics.add_metric(name="UserDeletionThrottled", unit=MetricUnit.Count, value=1)
+        if throttled > MAX_THROTTLED_ROUNDS or next_round > MAX_USER_DELETION_ROUNDS:
+            raise UserDeletionStalled(
+                f"deleting user {detail.user_id!r}: DynamoDB still throttling after {detail.throttled} delayed rounds"
+            ) from exc
+        delay = throttled_delay_seconds(throttled)
+        logger.warning(
+            "user deletion throttled: continues later",
+            extra={
+                "user": user_hash(detail.user_id),
+                "round": next_round,
+                "throttled": throttled,
+                "delay": delay,
+            },
+        )
+        continuation.continue_user_deletion_later(detail.user_id, next_round, throttled, delay)
+        return UserDeletionResult(
+            detail.user_id, complete=False, chats_deleted=0, items_deleted=0, continued_in_round=next_round,
+            delayed_seconds=delay,
+        )  # fmt: skip
     metrics.add_metric(name="UserChatsDeleted", unit=MetricUnit.Count, value=result.chats_deleted)
     logger.info(
         "user deletion",
@@ -225,12 +272,11 @@ def delete_user_account(
     )
     if result.complete:
         return result
-    next_round = detail.continuation + 1
     if next_round > MAX_USER_DELETION_ROUNDS:
         raise UserDeletionStalled(
             f"deleting user {detail.user_id!r} did not finish in {MAX_USER_DELETION_ROUNDS} rounds"
         )
-    continuation.continue_user_deletion(detail.user_id, next_round)
+    continuation.continue_user_deletion(detail.user_id, next_round, detail.throttled)
     return UserDeletionResult(
         user_id=result.user_id,
         complete=False,

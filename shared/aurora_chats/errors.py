@@ -29,6 +29,21 @@ class IdempotencyKeyConflict(DomainError):
         super().__init__("This Idempotency-Key was already used to start a chat with another character.")
 
 
+class AccountDeleted(DomainError):
+    """The caller's account was deleted (``UserDeleted``): its token still verifies, but nothing may be stored."""
+
+    def __init__(self) -> None:
+        super().__init__("This account has been deleted; nothing can be stored for it.")
+
+
+class ChatLimitReached(DomainError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"This account already has the maximum of {limit} chats; delete one to start another."
+        )
+        self.limit = limit
+
+
 class InvalidCursor(DomainError):
     def __init__(self, reason: str = "The cursor is not valid for this list.") -> None:
         super().__init__(reason)

@@ -24,7 +24,9 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from aurora_chats.errors import (
+    AccountDeleted,
     CharacterNotFound,
+    ChatLimitReached,
     ChatNotFound,
     IdempotencyKeyConflict,
     InvalidCursor,
@@ -86,6 +88,10 @@ PROBLEMS: dict[int, tuple[str, str]] = {
         "(`errors` names each field).",
     ),
     401: ("unauthenticated", "No usable identity: the bearer token is missing or carries no subject."),
+    403: (
+        "account-deleted",
+        "The caller's account was deleted: its token is still valid, but nothing can be stored for it any more.",
+    ),
     404: ("not-found", "No such resource."),
     409: ("idempotency-key-conflict", "The request conflicts with an earlier one."),
     500: (
@@ -108,6 +114,15 @@ PROBLEMS: dict[int, tuple[str, str]] = {
         "outcome-unknown",
         "The database did not confirm the change in time: it may or may not have been made. Repeat the request "
         "(POST with the same Idempotency-Key) to find out.",
+    ),
+}
+
+
+# Further problem types that share a status with one above (each its own `type`): slug -> (status, description).
+MORE_PROBLEMS: dict[str, tuple[int, str]] = {
+    "chat-limit-reached": (
+        409,
+        "The caller already has the maximum number of chats (`MaxChatsPerUser`); deleting one frees a slot at once.",
     ),
 }
 
@@ -173,6 +188,14 @@ def create_app() -> APIGatewayHttpResolver:
     @_on(app, IdempotencyKeyConflict)
     def _conflict(exc: IdempotencyKeyConflict) -> Response[Any]:
         return problem(409, "idempotency-key-conflict", str(exc))
+
+    @_on(app, AccountDeleted)
+    def _account_deleted(exc: AccountDeleted) -> Response[Any]:
+        return problem(403, "account-deleted", str(exc))
+
+    @_on(app, ChatLimitReached)
+    def _chat_limit(exc: ChatLimitReached) -> Response[Any]:
+        return problem(409, "chat-limit-reached", str(exc))
 
     @_on(app, ServiceUnavailable)
     def _unavailable(exc: ServiceUnavailable) -> Response[Any]:

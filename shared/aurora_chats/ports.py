@@ -25,12 +25,16 @@ class ChatRepository(Protocol):
         first_message: Message,
         idempotency: IdempotencyRecord | None,
         replaces_stale_chat_id: int | None = None,
+        max_chats: int | None = None,
     ) -> None:
-        """Write chat, user entry, first message and idempotency record atomically, or nothing.
+        """Write chat, user entry, first message and idempotency record atomically, and count the chat on the
+        user's state item, or nothing.
 
-        Raises ``ChatIdCollision`` when the chat id is taken, ``IdempotencyKeyTaken`` (with the live stored record)
-        when the user already used the key — unless the stored record names ``replaces_stale_chat_id``, which is
-        overwritten — ``WriteConflict`` on a concurrent transaction, ``ServiceUnavailable`` when throttled.
+        Raises ``AccountDeleted`` when the user's deletion marker exists (before anything else),
+        ``IdempotencyKeyTaken`` (with the live stored record) when the user already used the key — unless the
+        stored record names ``replaces_stale_chat_id``, which is overwritten —, ``ChatLimitReached`` when the user
+        already has ``max_chats`` chats (None: the settings' limit), ``ChatIdCollision`` when the chat id is taken,
+        ``WriteConflict`` on a concurrent transaction, ``ServiceUnavailable`` when throttled.
         """
         ...
 
@@ -39,8 +43,8 @@ class ChatRepository(Protocol):
     def list_chats(self, user_id: str, limit: int, after_chat_id: int | None, now_epoch: int) -> ChatPage: ...
 
     def delete_chat(self, user_id: str, chat_id: int, now_epoch: int) -> None:
-        """Delete the chat and the user's entry atomically; ``ChatNotFound`` unless it exists, is the user's
-        and has not expired."""
+        """Delete the chat and the user's entry atomically and count the chat down; ``AccountDeleted`` once the
+        user's deletion marker exists, else ``ChatNotFound`` unless it exists, is the user's and has not expired."""
         ...
 
 
@@ -90,8 +94,14 @@ class CleanupStore(Protocol):
 
     def user_items_page(self, user_id: str, start: ItemKey | None) -> UserItemsPage: ...
 
-    def owner_keys(self, chat: RemovedChat) -> list[ItemKey]:
-        """The owner's items that only exist for this chat (the list entry)."""
+    def remove_list_entry(self, chat: RemovedChat) -> None:
+        """Delete the owner's list entry of this chat and count the chat down, in one write that only happens
+        while the entry exists (so a replay, or an entry the API delete already removed, counts nothing)."""
+        ...
+
+    def mark_user_deleted(self, user_id: str) -> None:
+        """Write (or refresh) the user's deletion marker: from now on no chat can be stored for the user, for at
+        least the deleted-account window. Idempotent; every round of a user deletion writes it first."""
         ...
 
     def delete_items(self, keys: Sequence[ItemKey]) -> None:
@@ -104,4 +114,12 @@ class CleanupStore(Protocol):
 
 
 class ContinuationQueue(Protocol):
-    def continue_user_deletion(self, user_id: str, round_: int) -> None: ...
+    def continue_user_deletion(self, user_id: str, round_: int, throttled: int = 0) -> None:
+        """Continue now, in a new invocation (this one ran out of time)."""
+        ...
+
+    def continue_user_deletion_later(
+        self, user_id: str, round_: int, throttled: int, delay_seconds: int
+    ) -> None:
+        """Continue in a new invocation in ``delay_seconds`` (DynamoDB kept throttling this one)."""
+        ...

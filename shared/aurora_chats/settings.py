@@ -25,6 +25,14 @@ class Settings:
     ddb_read_timeout: float
     retry_after_seconds: int
     id_region: int = 0
+    max_chats_per_user: int = 1000
+    # At least the longest token lifetime: a deleted account's marker refuses writes for this long.
+    deleted_account_window_seconds: int = 86_400
+    # A user deletion that meets sustained throttling continues later through a one-shot EventBridge Scheduler
+    # schedule (group, the role Scheduler assumes, the bus it puts the continuation on); empty outside AWS.
+    continuation_schedule_group: str = ""
+    continuation_role_arn: str = ""
+    continuation_bus_arn: str = ""
 
 
 def _int(name: str, default: int, minimum: int = 0) -> int:
@@ -54,6 +62,11 @@ def get_settings() -> Settings:
         ddb_read_timeout=float(os.environ.get("DDB_READ_TIMEOUT", "2.0")),
         retry_after_seconds=_int("RETRY_AFTER_SECONDS", 1, minimum=1),
         id_region=_id_region(),
+        max_chats_per_user=_int("MAX_CHATS_PER_USER", 1000, minimum=1),
+        deleted_account_window_seconds=_int("DELETED_ACCOUNT_WINDOW_SECONDS", 86_400, minimum=1),
+        continuation_schedule_group=os.environ.get("CONTINUATION_SCHEDULE_GROUP", ""),
+        continuation_role_arn=os.environ.get("CONTINUATION_ROLE_ARN", ""),
+        continuation_bus_arn=os.environ.get("CONTINUATION_BUS_ARN", ""),
     )
 
 

@@ -136,7 +136,7 @@ def initialize_chat(
             else None
         )
         try:
-            repo.create_chat(chat, message, record, replaces_stale)
+            repo.create_chat(chat, message, record, replaces_stale, max_chats=settings.max_chats_per_user)
         except ChatIdCollision:
             continue
         except WriteConflict:

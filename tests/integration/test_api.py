@@ -286,7 +286,7 @@ def test_a_run_of_expired_entries_does_not_make_an_empty_page_before_older_live_
                 "chatId": {"N": str(chat_id)},
                 "characterId": {"N": "330905"},
                 "createdAt": {"S": "2026-01-01T00:00:00.000Z"},
-                "expiresAt": {"N": expired_at},
+                "listedUntil": {"N": expired_at},
             },
         )
     calls.clear()

@@ -7,8 +7,6 @@ wrapped as Lambda wraps them; nothing here hand-writes a stream record.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,16 +18,23 @@ from aurora_chats.dal.chats import DynamoDBChatRepository
 from aurora_chats.dal.cleanup import removed_chat
 from aurora_chats.dal.client import reset_events_client
 from aurora_chats.dal.items import message_item
-from aurora_chats.dal.keys import CHAT_META_SK, chat_pk, chat_record_key, is_message_sk, user_pk
+from aurora_chats.dal.keys import (
+    CHAT_META_SK,
+    USER_STATE_SK,
+    chat_pk,
+    chat_record_key,
+    is_message_sk,
+    user_pk,
+    user_state_key,
+)
 from aurora_chats.ids import new_message_id
 from aurora_chats.models import Message
 from aurora_local.filters import matches_criteria
 from aurora_local.template import resources
-from botocore.awsrequest import AWSResponse, HTTPHeaders
 from pydantic import ValidationError
 
 from tests.support.api import Api
-from tests.support.aws import CallLog, table_items
+from tests.support.aws import CallLog, fake_response, inject, table_items
 from tests.support.context import FakeContext
 from tests.support.env import ROOT, TABLE
 from tests.support.events import cleanup_props, stream_filter, user_deleted
@@ -164,6 +169,22 @@ def partition(ddb: Any, pk: str) -> list[Item]:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+def chat_count(ddb: Any, user: str) -> int | None:
+    """The user's chat count on the user-state item (None: no state item)."""
+    item = ddb.get_item(TableName=TABLE, Key=user_state_key(user), ConsistentRead=True).get("Item")
+    return int(item["chatCount"]["N"]) if item and "chatCount" in item else None
+
+
+def assert_only_the_deletion_marker_is_left(ddb: Any, user: str, window: int = 86_400) -> Item:
+    """Of the user's partition only the marker is left: when it was deleted, when the marker expires (TTL), and
+    the count it froze at. Returns the marker."""
+    (marker,) = partition(ddb, user_pk(user))
+    assert marker["SK"]["S"] == USER_STATE_SK
+    assert set(marker) <= {"PK", "SK", "deletedAt", "expiresAt", "chatCount"}
+    assert int(marker["expiresAt"]["N"]) >= int(marker["deletedAt"]["N"]) + window
+    return marker
+
+
 def keys_of(items: list[Item]) -> set[tuple[str, str]]:
     return {(i["PK"]["S"], i["SK"]["S"]) for i in items}
 
@@ -180,29 +201,6 @@ def start_chat(api: Api, user: str = "alice", key: str | None = None, character:
     assert response.status == 201, response
     chat_id: int = response.json["chatId"]
     return chat_id
-
-
-def fake_response(status: int, parsed: dict[str, Any]) -> tuple[AWSResponse, dict[str, Any]]:
-    parsed.setdefault("ResponseMetadata", {"HTTPStatusCode": status, "HTTPHeaders": {}, "RetryAttempts": 0})
-    return AWSResponse("https://dynamodb.us-east-1.amazonaws.com/", status, HTTPHeaders(), None), parsed
-
-
-@contextmanager
-def inject(ddb: Any, operation: str, answer: Callable[[dict[str, Any]], Any]) -> Iterator[None]:
-    """Let ``answer(request parameters)`` replace DynamoDB's response to ``operation`` while it returns something.
-
-    A ``before-call`` hook on the real client: everything before it (parameter validation, the limit guards)
-    runs as usual, and the code under test gets the answer exactly as from DynamoDB."""
-
-    def hook(params: dict[str, Any], **_: Any) -> Any:
-        return answer(json.loads(params["body"]))
-
-    event = f"before-call.dynamodb.{operation}"
-    ddb.meta.events.register(event, hook)
-    try:
-        yield
-    finally:
-        ddb.meta.events.unregister(event, hook)
 
 
 # ---------------------------------------------------------------- purge after DELETE
@@ -232,20 +230,29 @@ def test_deleting_a_chat_with_2000_messages_purges_all_of_it_through_the_real_st
     # Then nothing of that chat is left, the other chats are untouched, in few calls of at most 25 items
     assert response == {"batchItemFailures": []}
     assert leftovers(ddb, doomed, "alice") == []
-    others_before = [i for i in others_before if i.get("chatId", {}).get("N") != str(doomed)]
-    assert sorted(map(json.dumps, table_items(ddb))) == sorted(map(json.dumps, others_before))
+    others_before = [
+        i
+        for i in others_before
+        if i.get("chatId", {}).get("N") != str(doomed) and i["SK"]["S"] != USER_STATE_SK
+    ]
+    remaining = [i for i in table_items(ddb) if i["SK"]["S"] != USER_STATE_SK]
+    assert sorted(map(json.dumps, remaining)) == sorted(map(json.dumps, others_before))
     assert {kept, bobs} <= {int(i["chatId"]["N"]) for i in table_items(ddb) if i["SK"]["S"] == CHAT_META_SK}
+    # The DELETE counted the chat down; the purge (its list entry already gone) counts nothing more.
+    assert chat_count(ddb, "alice") == 1 and chat_count(ddb, "bob") == 1
     # 1,000 keys per page: 1,000 + 1,000 (+ the empty page real DynamoDB answers after a full one; moto does not)
     assert purge_calls.count("Query") in (2, 3)
-    assert purge_calls.count("BatchWriteItem") == 1 + 80  # the list entry, then 2,000 messages 25 at a time
+    assert purge_calls.count("TransactWriteItems") == 1  # the list entry with its decrement (cancelled: gone)
+    assert purge_calls.count("BatchWriteItem") == 80  # 2,000 messages 25 at a time
     assert purge_calls.count("DeleteItem") == 1  # the idempotency record, only while it names this chat
     assert len(purge_calls.calls) <= 85
 
     # Replaying the same batch is harmless and cheap
     calls.clear()
     assert cleanup().handler(batch(records), plenty()) == {"batchItemFailures": []}
-    assert calls.calls == ["BatchWriteItem", "DeleteItem", "Query"]
+    assert calls.calls == ["TransactWriteItems", "DeleteItem", "Query"]
     assert leftovers(ddb, doomed, "alice") == []
+    assert chat_count(ddb, "alice") == 1
 
 
 def test_purge_keeps_an_idempotency_key_that_already_serves_a_newer_chat(api: Api, ddb: Any) -> None:
@@ -275,14 +282,23 @@ def test_expired_chat_is_hidden_refused_and_purged_when_ttl_removes_its_record(
     grow_chat(ddb, expiring, 60)
     kept = start_chat(api)
     chat_items = partition(ddb, chat_pk(expiring)) + leftovers(ddb, expiring, "alice")
-    assert chat_items and all("expiresAt" in i for i in chat_items)
-
-    # Time passes: every item of the chat is past its expiresAt, but TTL has not removed anything yet.
+    # Every item of the chat expires by TTL except its list entry, whose end of listing is not the TTL attribute:
+    # only the purge removes it, in the write that counts the chat down.
+    entry = keys_of(leftovers(ddb, expiring, "alice")) - keys_of(partition(ddb, chat_pk(expiring)))
+    assert len(entry) == 1
     for item in chat_items:
+        in_entry = (item["PK"]["S"], item["SK"]["S"]) in entry
+        assert ("listedUntil" in item and "expiresAt" not in item) if in_entry else "expiresAt" in item
+    assert chat_count(ddb, "alice") == 2
+
+    # Time passes: every item of the chat is past its expiry, but TTL has not removed anything yet.
+    for item in chat_items:
+        attribute = "listedUntil" if (item["PK"]["S"], item["SK"]["S"]) in entry else "expiresAt"
         ddb.update_item(
             TableName=TABLE,
             Key={"PK": item["PK"], "SK": item["SK"]},
-            UpdateExpression="SET expiresAt = :past",
+            UpdateExpression="SET #at = :past",
+            ExpressionAttributeNames={"#at": attribute},
             ExpressionAttributeValues={":past": {"N": "1700000000"}},
         )
     assert api.list().json["chatIds"] == [kept]
@@ -295,6 +311,9 @@ def test_expired_chat_is_hidden_refused_and_purged_when_ttl_removes_its_record(
     records = stream.removed_chats(ttl=True)
     assert len(records) == 1 and removed_chat(records[0]).expired
     assert cleanup().handler(batch(records), plenty()) == {"batchItemFailures": []}
+    assert chat_count(ddb, "alice") == 1  # the expired chat's slot is free
+    assert cleanup().handler(batch(records), plenty()) == {"batchItemFailures": []}  # a replay
+    assert chat_count(ddb, "alice") == 1  # counts nothing twice
 
     assert leftovers(ddb, expiring, "alice") == []  # messages and the user's list entry are gone
     assert api.list().json["chatIds"] == [kept]
@@ -327,7 +346,8 @@ def test_unprocessed_items_and_throttling_are_retried_until_the_purge_is_clean(
     with inject(ddb, "BatchWriteItem", throttle):
         assert cleanup().handler(batch(records), plenty()) == {"batchItemFailures": []}
     assert leftovers(ddb, chat, "alice") == []
-    assert calls.count("BatchWriteItem") == 1 + 4 + 2  # list entry + 100 messages + the two retried calls
+    assert calls.count("TransactWriteItems") == 1  # the list entry (already gone with the DELETE)
+    assert calls.count("BatchWriteItem") == 4 + 2  # 100 messages + the two retried calls
 
 
 def test_a_record_that_keeps_failing_is_reported_alone_and_the_rest_of_the_batch_completes(
@@ -407,20 +427,24 @@ def test_user_deleted_removes_every_item_of_that_user_and_nothing_else(api: Api,
     stream.read()
     alice_keys = {k for chat in alices for k in keys_of(partition(ddb, chat_pk(chat)))}
     alice_keys |= keys_of(partition(ddb, user_pk("alice")))
-    others = [i for i in table_items(ddb) if (i["PK"]["S"], i["SK"]["S"]) not in alice_keys]
+    marker = (user_pk("alice"), USER_STATE_SK)
+    assert marker in alice_keys  # her chat count, which becomes the deletion marker
+    alice_keys.discard(marker)
+    others = [i for i in table_items(ddb) if (i["PK"]["S"], i["SK"]["S"]) not in alice_keys | {marker}]
 
     result = cleanup().handler(user_deleted("alice"), plenty())
     assert result["complete"] is True and result["chatsDeleted"] == 3
-    assert partition(ddb, user_pk("alice")) == []
+    assert_only_the_deletion_marker_is_left(ddb, "alice")
     # Each deleted chat record then purges its chat through the stream, as after a DELETE.
     records = stream.removed_chats()
     assert sorted(removed_chat(r).chat_id for r in records) == sorted(alices)
     assert cleanup().handler(batch(records), plenty()) == {"batchItemFailures": []}
 
-    remaining = table_items(ddb)
+    remaining = [i for i in table_items(ddb) if (i["PK"]["S"], i["SK"]["S"]) != marker]
     assert not keys_of(remaining) & alice_keys
     assert not [i for i in remaining if i.get("userId", {}).get("S") == "alice"]
     assert sorted(map(json.dumps, remaining)) == sorted(map(json.dumps, others))
+    assert_only_the_deletion_marker_is_left(ddb, "alice")
     assert api.list(user="bob").json["chatIds"] == [bobs]
 
 
@@ -455,7 +479,7 @@ def test_a_large_account_is_deleted_across_invocations_via_continuation_events(a
         )  # EventBridge always sends it; moto's SQS delivery drops it
         assert event["source"] == "aurora.chats" and event["detail"]["userId"] == "alice"
     assert 2 < rounds < MAX_USER_DELETION_ROUNDS
-    assert partition(ddb, user_pk("alice")) == []
+    assert_only_the_deletion_marker_is_left(ddb, "alice")
     assert not [i for i in table_items(ddb) if i.get("userId", {}).get("S") == "alice"]
 
 
@@ -518,4 +542,12 @@ def test_cleanup_function_is_wired_with_bounded_retries_dlqs_and_least_privilege
         for statement in policy["PolicyDocument"]["Statement"]
         for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
     }
-    assert actions == {"dynamodb:Query", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "events:PutEvents"}
+    assert actions == {
+        "dynamodb:Query",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:UpdateItem",
+        "events:PutEvents",
+        "scheduler:CreateSchedule",
+        "iam:PassRole",
+    }

@@ -195,8 +195,8 @@ def test_responses_use_real_status_codes_and_one_problem_schema() -> None:
     every = {"400", "401", "413", "429", "431", "500", "503"}
     expected = {
         "getChatsForUser": {"200", *every},
-        "initializeChat": {"200", "201", "404", "409", "504", *every},
-        "deleteChat": {"200", "404", "504", *every},
+        "initializeChat": {"200", "201", "403", "404", "409", "504", *every},
+        "deleteChat": {"200", "403", "404", "504", *every},
     }
     for operation_id, statuses in expected.items():
         responses = operation(operation_id)["responses"]
@@ -209,6 +209,19 @@ def test_responses_use_real_status_codes_and_one_problem_schema() -> None:
                 assert response["content"]["application/problem+json"]["schema"] == {
                     "$ref": "#/components/schemas/Problem"
                 }
+    # Each problem type the routes can answer is documented as an example of its status.
+    conflicts = operation("initializeChat")["responses"]["409"]["content"]["application/problem+json"][
+        "examples"
+    ]
+    assert {e["value"]["type"].rsplit("/", 1)[1] for e in conflicts.values()} == {
+        "idempotency-key-conflict",
+        "chat-limit-reached",
+    }
+    for operation_id in ("initializeChat", "deleteChat"):
+        deleted = operation(operation_id)["responses"]["403"]["content"]["application/problem+json"][
+            "examples"
+        ]
+        assert [e["value"]["type"].rsplit("/", 1)[1] for e in deleted.values()] == ["account-deleted"]
     problem = document()["components"]["schemas"]["Problem"]
     assert set(problem["properties"]) == {"type", "title", "status", "detail", "instance", "errors"}
     assert set(problem["required"]) == {"type", "title", "status", "detail"}

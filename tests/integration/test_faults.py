@@ -159,7 +159,15 @@ def assert_problem(response: Response, status: int, slug: str) -> None:
 
 
 def chats_of(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [i for i in items if not keys.is_character_pk(i["PK"]["S"])]
+    """The items chats are made of (not characters, not the user-state item: see :func:`chat_count`)."""
+    return [
+        i for i in items if not keys.is_character_pk(i["PK"]["S"]) and not keys.is_user_state_sk(i["SK"]["S"])
+    ]
+
+
+def chat_count(items: list[dict[str, Any]], user: str = "alice") -> int:
+    (state,) = [i for i in items if (i["PK"]["S"], i["SK"]["S"]) == (keys.user_pk(user), keys.USER_STATE_SK)]
+    return int(state["chatCount"]["N"])
 
 
 Operation = Callable[[Api], Response]
@@ -286,6 +294,9 @@ def test_a_lost_answer_is_retried_with_the_same_token_and_creates_exactly_one_ch
     assert faults.attempts["TransactWriteItems"] == 2
     assert api.list().json["chatIds"] == [response.json["chatId"]]
     assert len(chats_of(table_items(server_ddb))) == 3  # chat record, user entry, first message
+    assert (
+        chat_count(table_items(server_ddb)) == 1
+    )  # the retry (same ClientRequestToken) counted nothing twice
 
 
 def test_a_lost_delete_answer_is_retried_and_answers_200(

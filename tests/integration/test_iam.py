@@ -36,6 +36,12 @@ class Grants:
 
     def __call__(self, model: Any, params: dict[str, Any], **_: Any) -> None:
         service = model.service_model.signing_name or model.service_model.endpoint_prefix
+        if service == "scheduler":
+            # CreateSchedule names its group (the schedule's own name is generated), and hands Scheduler a role:
+            # IAM authorizes that hand-over as iam:PassRole on the role.
+            self.needed.add((f"scheduler:{model.name}", f"schedule/{params['GroupName']}/*"))
+            self.needed.add(("iam:PassRole", str(params["Target"]["RoleArn"])))
+            return
         if service != "dynamodb":
             self.needed.add(
                 (f"{service}:{model.name}", str(params.get("Entries", [{}])[0].get("EventBusName", "*")))
@@ -88,14 +94,29 @@ def granted(function: str) -> set[tuple[str, Any]]:
             for action in actions:
                 for resource in resources:
                     assert "*" not in action, f"{function}: wildcard action {action}"
-                    assert resource != "*" and "*" not in str(resource), f"{function}: wildcard resource"
-                    pairs.add((action, _resource_key(resource)))
+                    key = _resource_key(resource)
+                    # The one wildcard allowed: the generated schedule name, inside this stack's own group.
+                    assert resource != "*" and ("*" not in str(resource) or key == SCHEDULES), resource
+                    pairs.add((action, key))
     return pairs
+
+
+SCHEDULE_GROUP = "aurora-chats-test-continuations"
+SCHEDULER_ROLE_ARN = "arn:aws:iam::123456789012:role/aurora-chats-test-scheduler"
+SCHEDULES = "schedule/<UserDeletionScheduleGroup>/*"
+SCHEDULER_ROLE = "<UserDeletionSchedulerRole>"
 
 
 def _resource_key(resource: Any) -> str:
     if resource == TABLE_ARN:
         return "table"
+    if resource == {"Fn::GetAtt": ["UserDeletionSchedulerRole", "Arn"]}:
+        return SCHEDULER_ROLE
+    if resource == {
+        "Fn::Sub": "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/"
+        "${UserDeletionScheduleGroup}/*"
+    }:
+        return SCHEDULES
     arn = resource.get("Fn::Sub") if isinstance(resource, dict) else resource
     if isinstance(arn, str) and arn.startswith(
         "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:"
@@ -108,6 +129,10 @@ def needed_by(grants: Grants) -> set[tuple[str, str]]:
     def resource_key(action: str, resource: str) -> str:
         if resource == TABLE:
             return "table"
+        if resource == f"schedule/{SCHEDULE_GROUP}/*":
+            return SCHEDULES
+        if resource == SCHEDULER_ROLE_ARN:
+            return SCHEDULER_ROLE
         return f"event-bus/{resource}" if action.startswith("events:") else resource
 
     return {(action, resource_key(action, resource)) for action, resource in grants.needed}
@@ -233,11 +258,18 @@ def countdown(steps: int) -> FakeContext:
 def test_the_cleanup_function_is_granted_exactly_what_its_code_calls(
     api: Api, ddb: Any, grants: Grants, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from aurora_chats.dal.client import get_events_client, reset_events_client
+    import boto3
+    from aurora_chats.dal.client import (
+        get_events_client,
+        get_scheduler_client,
+        reset_events_client,
+        reset_scheduler_client,
+    )
     from aurora_chats.dal.keys import CHAT_META_SK, chat_pk
+    from aurora_chats.settings import reset_settings
 
     from tests.support import api as api_client
-    from tests.support.aws import removed_chat_record, table_items
+    from tests.support.aws import fake_response, inject, removed_chat_record, table_items
     from tests.support.loader import load_function
 
     cleanup = load_function("chat_cleanup")
@@ -263,7 +295,23 @@ def test_the_cleanup_function_is_granted_exactly_what_its_code_calls(
     }  # fmt: skip
     result = cleanup.handler(user_deleted, countdown(steps=1))  # time for one group of 25 chats
     assert result["complete"] is False and result["continuation"] == 1  # it had to continue: PutEvents ran
+
+    # DynamoDB keeps throttling a later round: it continues later through a one-shot schedule.
+    monkeypatch.setenv("CONTINUATION_SCHEDULE_GROUP", SCHEDULE_GROUP)
+    monkeypatch.setenv("CONTINUATION_ROLE_ARN", SCHEDULER_ROLE_ARN)
+    monkeypatch.setenv("CONTINUATION_BUS_ARN", "arn:aws:events:us-east-1:123456789012:event-bus/default")
+    reset_settings()
+    reset_scheduler_client()
+    boto3.client("scheduler", region_name="us-east-1").create_schedule_group(Name=SCHEDULE_GROUP)
+    get_scheduler_client().meta.events.register("before-parameter-build", grants)
+    throttling = {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}
+    with inject(ddb, "Query", lambda params: fake_response(400, {"Error": throttling})):
+        later = cleanup.handler(
+            {**user_deleted, "detail": {"userId": "bob", "continuation": 1}}, countdown(steps=5)
+        )
+    assert later["complete"] is False and later["delayedSeconds"] == 60
     reset_events_client()
+    reset_scheduler_client()
     assert granted("ChatCleanupFunction") == needed_by(grants)
 
 

@@ -114,7 +114,9 @@ def _invoke(function: str, event: dict[str, Any], start_at: float, collide_at: A
     )
     try:
         time.sleep(max(0.0, start_at - time.time()))
-        result: dict[str, Any] = load_function(function).handler(event, FakeContext())
+        # The cleanup gets a whole Lambda timeout (5 min): a user deletion then finishes in one round.
+        context = FakeContext(300_000) if function == "chat_cleanup" else FakeContext()
+        result: dict[str, Any] = load_function(function).handler(event, context)
         result["attempts"] = list(attempts)
         return result
     finally:
@@ -290,3 +292,51 @@ def test_a_delete_racing_replays_of_the_chats_idempotency_key_leaves_a_consisten
         assert (final.status, final.json["chatId"]) == (200, successor)
     else:
         assert final.status == 201 and final.json["chatId"] != original
+
+
+# ---------------------------------------------------------------- the per-user chat limit, account deletion
+
+
+def test_parallel_initializes_at_the_limit_never_leave_more_than_the_limit(
+    race: Any, server_ddb: Any
+) -> None:
+    from aurora_chats.settings import get_settings
+
+    limit = get_settings().max_chats_per_user
+    # Two slots left: the user already has limit - 2 chats (counted on the user-state item).
+    server_ddb.put_item(
+        TableName=TABLE,
+        Item={**keys.user_state_key("alice"), "chatCount": {"N": str(limit - 2)}},
+    )
+    results = race([("initialize_chat", event("initialize_chat"))] * WORKERS)
+    statuses = sorted(r["statusCode"] for r in results)
+    assert statuses == [201, 201] + [409] * (WORKERS - 2)
+    refused = [body(r) for r in results if r["statusCode"] == 409]
+    assert {p["type"].rsplit("/", 1)[1] for p in refused} == {"chat-limit-reached"}
+    state = live_chats(server_ddb)
+    assert len(state["records"]) == len(state["entries"]) == 2
+    count = server_ddb.get_item(TableName=TABLE, Key=keys.user_state_key("alice"), ConsistentRead=True)
+    assert count["Item"]["chatCount"] == {"N": str(limit)}
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_initializes_racing_a_user_deletion_either_fail_or_are_deleted_by_it(
+    race: Any, server_ddb: Any, round_: int
+) -> None:
+    """UserDeleted and initializes of the same user at once: each initialize is refused (403) or its chat is found
+    and deleted by the deletion; no chat record or list entry of the user survives, only the marker."""
+    from tests.support.events import user_deleted
+
+    for _ in range(3):
+        assert Api().initialize(330905).status == 201
+    requests = [("chat_cleanup", user_deleted("alice"))]
+    requests += [("initialize_chat", event("initialize_chat"))] * (WORKERS - 1)
+    # The deletion starts a little later each round, so initializes land before, during and after its marker.
+    results = race(requests, delays=[0.01 * round_] + [0.0] * (WORKERS - 1))
+    assert results[0]["complete"] is True
+    assert {r["statusCode"] for r in results[1:]} <= {201, 403}
+    state = live_chats(server_ddb)
+    assert state["records"] == state["entries"] == set()
+    left = [i["SK"]["S"] for i in table_items(server_ddb) if i["PK"]["S"] == keys.user_pk("alice")]
+    assert left == [keys.USER_STATE_SK]
+    assert Api().initialize(330905).status == 403

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from tests.support.env import TABLE
 
@@ -82,6 +84,7 @@ def reset_caches() -> None:
 
     settings.reset_settings()
     client.reset_client()
+    client.reset_scheduler_client()
     chats.use_chat_repository(None)
     usecases.clear_character_cache()
 
@@ -141,3 +144,26 @@ def removed_chat_record(record: dict[str, Any], table: str = TABLE) -> dict[str,
         },
         "eventSourceARN": f"arn:aws:dynamodb:us-east-1:123456789012:table/{table}/stream/2026-11-27T00:00:00.000",
     }
+
+
+def fake_response(status: int, parsed: dict[str, Any]) -> tuple[AWSResponse, dict[str, Any]]:
+    parsed.setdefault("ResponseMetadata", {"HTTPStatusCode": status, "HTTPHeaders": {}, "RetryAttempts": 0})
+    return AWSResponse("https://dynamodb.us-east-1.amazonaws.com/", status, HTTPHeaders(), None), parsed
+
+
+@contextmanager
+def inject(ddb: Any, operation: str, answer: Callable[[dict[str, Any]], Any]) -> Iterator[None]:
+    """Let ``answer(request parameters)`` replace DynamoDB's response to ``operation`` while it returns something.
+
+    A ``before-call`` hook on the real client: everything before it (parameter validation, the limit guards)
+    runs as usual, and the code under test gets the answer exactly as from DynamoDB."""
+
+    def hook(params: dict[str, Any], **_: Any) -> Any:
+        return answer(json.loads(params["body"]))
+
+    event = f"before-call.dynamodb.{operation}"
+    ddb.meta.events.register(event, hook)
+    try:
+        yield
+    finally:
+        ddb.meta.events.unregister(event, hook)

@@ -8,7 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aurora_chats.dal import keys
-from aurora_chats.errors import ChatIdCollision, ChatNotFound, IdempotencyKeyTaken
+from aurora_chats.errors import (
+    AccountDeleted,
+    ChatIdCollision,
+    ChatLimitReached,
+    ChatNotFound,
+    IdempotencyKeyTaken,
+    ServiceUnavailable,
+)
 from aurora_chats.models import Character, Chat, ChatSummary, IdempotencyRecord, Message
 from aurora_chats.ports import ChatPage, ItemKey, KeyPage, RemovedChat, UserItem, UserItemsPage
 
@@ -21,6 +28,10 @@ class InMemoryChats:
     idempotency: dict[tuple[str, str], IdempotencyRecord] = field(default_factory=dict)
     character_reads: int = 0
     now_epoch: int = 0
+    # The user-state items: chat counts, and the users whose deletion marker exists.
+    chat_counts: dict[str, int] = field(default_factory=dict)
+    deleted_users: set[str] = field(default_factory=set)
+    default_max_chats: int = 1000
 
     def get_character(self, character_id: int) -> Character | None:
         self.character_reads += 1
@@ -32,7 +43,11 @@ class InMemoryChats:
         first_message: Message,
         idempotency: IdempotencyRecord | None,
         replaces_stale_chat_id: int | None = None,
+        max_chats: int | None = None,
     ) -> None:
+        # The same order of conditions as the DynamoDB transaction: deleted, replay, limit, id collision.
+        if chat.user_id in self.deleted_users:
+            raise AccountDeleted()
         if idempotency is not None:
             stored = self.idempotency.get((idempotency.user_id, idempotency.key))
             if (
@@ -41,8 +56,12 @@ class InMemoryChats:
                 and stored.chat_id != replaces_stale_chat_id
             ):
                 raise IdempotencyKeyTaken(stored)
+        limit = max_chats if max_chats is not None else self.default_max_chats
+        if self.chat_counts.get(chat.user_id, 0) >= limit:
+            raise ChatLimitReached(limit)
         if chat.chat_id in self.chats:
             raise ChatIdCollision()
+        self.chat_counts[chat.user_id] = self.chat_counts.get(chat.user_id, 0) + 1
         self.chats[chat.chat_id] = chat
         self.messages[chat.chat_id] = [first_message]
         if idempotency is not None:
@@ -71,6 +90,8 @@ class InMemoryChats:
         return ChatPage(chats=page, last_chat_id=None)
 
     def delete_chat(self, user_id: str, chat_id: int, now_epoch: int) -> None:
+        if user_id in self.deleted_users:
+            raise AccountDeleted()
         chat = self.chats.get(chat_id)
         if (
             chat is None
@@ -79,24 +100,41 @@ class InMemoryChats:
         ):
             raise ChatNotFound(chat_id)
         del self.chats[chat_id]
+        self.chat_counts[user_id] -= 1
+
+    def expire(self, chat_id: int) -> None:
+        """TTL removed the chat record and the purge removed its list entry (one decrement, like the DAL's)."""
+        chat = self.chats.pop(chat_id, None)
+        if chat is not None:
+            self.chat_counts[chat.user_id] -= 1
 
 
 class InMemoryCleanupStore:
-    """:class:`aurora_chats.ports.CleanupStore` over a set of (PK, SK) keys; ``fail_on`` makes a delete fail."""
+    """:class:`aurora_chats.ports.CleanupStore` over a set of (PK, SK) keys; ``fail_on`` makes a delete fail,
+    ``throttled`` makes every call refuse with ``ServiceUnavailable`` (DynamoDB still throttling after retries)."""
 
     max_batch = 25
 
-    def __init__(self, item_keys: set[tuple[str, str]]) -> None:
+    def __init__(self, item_keys: set[tuple[str, str]], counts: dict[str, int] | None = None) -> None:
         self.keys = set(item_keys)
+        self.counts: dict[str, int] = dict(counts or {})
+        self.deleted_users: list[str] = []  # every mark_user_deleted call, in order
+        self.throttled = False
         self.fail_on: Callable[[list[tuple[str, str]]], bool] = lambda batch: False
+
+    def _refuse_if_throttled(self) -> None:
+        if self.throttled:
+            raise ServiceUnavailable("throttled")
 
     def _page(self, pk: str) -> list[dict[str, Any]]:
         return [keys.key(p, s) for p, s in sorted(self.keys) if p == pk]
 
     def chat_items_page(self, chat_id: int, start: ItemKey | None) -> KeyPage:
+        self._refuse_if_throttled()
         return KeyPage(keys=list(self._page(keys.chat_pk(chat_id))), next_start=None)
 
     def user_items_page(self, user_id: str, start: ItemKey | None) -> UserItemsPage:
+        self._refuse_if_throttled()
         items = [
             UserItem(
                 key=k,
@@ -105,13 +143,26 @@ class InMemoryCleanupStore:
                 else None,
             )
             for k in self._page(keys.user_pk(user_id))
+            if not keys.is_user_state_sk(k["SK"]["S"])
         ]
         return UserItemsPage(items=items, next_start=None)
 
-    def owner_keys(self, chat: RemovedChat) -> list[ItemKey]:
-        return []
+    def remove_list_entry(self, chat: RemovedChat) -> None:
+        self._refuse_if_throttled()
+        if chat.user_id is None:
+            return
+        entry = (keys.user_pk(chat.user_id), keys.user_chat_sk(chat.chat_id))
+        if entry in self.keys:  # the condition: only while the entry exists, so replays count nothing
+            self.keys.discard(entry)
+            self.counts[chat.user_id] = self.counts.get(chat.user_id, 0) - 1
+
+    def mark_user_deleted(self, user_id: str) -> None:
+        self._refuse_if_throttled()
+        self.keys.add((keys.user_pk(user_id), keys.USER_STATE_SK))
+        self.deleted_users.append(user_id)
 
     def delete_items(self, keys: Sequence[ItemKey]) -> None:
+        self._refuse_if_throttled()
         batch = [(k["PK"]["S"], k["SK"]["S"]) for k in keys]
         assert len(batch) <= self.max_batch
         if self.fail_on(batch):
@@ -119,4 +170,20 @@ class InMemoryCleanupStore:
         self.keys -= set(batch)
 
     def delete_idempotency_record(self, user_id: str, idempotency_key: str, chat_id: int) -> None:
+        self._refuse_if_throttled()
         self.keys.discard((keys.user_pk(user_id), keys.idempotency_sk(idempotency_key)))
+
+
+@dataclass
+class RecordingContinuation:
+    """:class:`aurora_chats.ports.ContinuationQueue` that records what it was asked: (round, throttled, delay)."""
+
+    published: list[tuple[int, int, int | None]] = field(default_factory=list)
+
+    def continue_user_deletion(self, user_id: str, round_: int, throttled: int = 0) -> None:
+        self.published.append((round_, throttled, None))
+
+    def continue_user_deletion_later(
+        self, user_id: str, round_: int, throttled: int, delay_seconds: int
+    ) -> None:
+        self.published.append((round_, throttled, delay_seconds))

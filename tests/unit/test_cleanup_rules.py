@@ -7,6 +7,7 @@ from aurora_chats.cleanup import MAX_USER_DELETION_ROUNDS
 from aurora_chats.dal.keys import (
     CHAT_META_SK,
     CHAT_PREFIX,
+    USER_STATE_SK,
     chat_id_from_entry_sk,
     chat_id_from_pk,
     chat_pk,
@@ -19,7 +20,7 @@ from aurora_chats.dal.keys import (
 from aurora_local.filters import matches, matches_criteria
 
 from tests.support.events import Item, stream_filter, user_deleted
-from tests.support.fakes import InMemoryCleanupStore
+from tests.support.fakes import InMemoryCleanupStore, RecordingContinuation
 
 TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
 ALICE = user_pk("alice")
@@ -85,21 +86,93 @@ def test_an_interrupted_user_deletion_never_leaves_a_chat_record_that_nothing_li
 def test_a_user_deletion_that_never_finishes_ends_in_the_dlq_instead_of_looping() -> None:
     from aurora_chats.cleanup import TimeBudget, UserDeletedEvent, UserDeletionStalled, delete_user_account
 
-    class Queue:
-        def __init__(self) -> None:
-            self.rounds: list[int] = []
-
-        def continue_user_deletion(self, user_id: str, round_: int) -> None:
-            self.rounds.append(round_)
-
     event = user_deleted("alice")
     store = InMemoryCleanupStore({(ALICE, idempotency_sk("k"))})
     out_of_time = TimeBudget(lambda: 0)
-    queue = Queue()
+    queue = RecordingContinuation()
     event["detail"]["continuation"] = MAX_USER_DELETION_ROUNDS - 1
     result = delete_user_account(store, queue, UserDeletedEvent.model_validate(event), out_of_time)
-    assert not result.complete and queue.rounds == [MAX_USER_DELETION_ROUNDS]
+    assert not result.complete and queue.published == [(MAX_USER_DELETION_ROUNDS, 0, None)]
     event["detail"]["continuation"] = MAX_USER_DELETION_ROUNDS
     with pytest.raises(UserDeletionStalled):
         delete_user_account(store, queue, UserDeletedEvent.model_validate(event), out_of_time)
-    assert queue.rounds == [MAX_USER_DELETION_ROUNDS]
+    assert queue.published == [(MAX_USER_DELETION_ROUNDS, 0, None)]
+
+
+# ---------------------------------------------------------------- account deletion is final
+
+
+def test_every_round_of_a_user_deletion_marks_the_account_deleted_first_and_keeps_the_marker() -> None:
+    from aurora_chats.cleanup import TimeBudget, UserDeletedEvent, delete_user_account
+
+    chats = range(1, 31)
+    store = InMemoryCleanupStore(
+        {(chat_pk(c), CHAT_META_SK) for c in chats} | {(ALICE, user_chat_sk(c)) for c in chats}
+    )
+    queue = RecordingContinuation()
+    event = UserDeletedEvent.model_validate(user_deleted("alice"))
+    first = delete_user_account(store, queue, event, TimeBudget(lambda: 10**9, reserve_ms=0))
+    assert first.complete and store.deleted_users == ["alice"]
+    # Only the marker is left of alice, and a continuation round (a replay) leaves it too.
+    assert store.keys == {(ALICE, USER_STATE_SK)}
+    replay = user_deleted("alice")
+    replay["detail"]["continuation"] = 3
+    assert delete_user_account(
+        store, queue, UserDeletedEvent.model_validate(replay), TimeBudget(lambda: 10**9)
+    ).complete
+    assert store.keys == {(ALICE, USER_STATE_SK)} and store.deleted_users == ["alice", "alice"]
+
+
+def test_a_purge_counts_a_chat_down_once_however_often_its_record_is_replayed() -> None:
+    from aurora_chats.cleanup import TimeBudget, purge_chat
+    from aurora_chats.ports import RemovedChat
+
+    store = InMemoryCleanupStore(
+        {(ALICE, user_chat_sk(7)), (chat_pk(7), message_sk("m1")), (ALICE, user_chat_sk(8))},
+        counts={"alice": 2},
+    )
+    expired = RemovedChat(chat_id=7, user_id="alice", idempotency_key=None, expired=True)
+    for _ in range(3):  # the stream delivers at least once
+        assert purge_chat(store, expired, TimeBudget(lambda: 10**9)).complete
+    assert store.counts == {"alice": 1}
+    assert store.keys == {(ALICE, user_chat_sk(8))}
+
+
+# ---------------------------------------------------------------- sustained throttling continues later
+
+
+def test_a_throttled_user_deletion_continues_later_with_growing_delays_then_fails_into_the_dlq() -> None:
+    from aurora_chats.cleanup import (
+        MAX_THROTTLED_ROUNDS,
+        TimeBudget,
+        UserDeletedEvent,
+        UserDeletionStalled,
+        delete_user_account,
+    )
+
+    store = InMemoryCleanupStore({(ALICE, user_chat_sk(1)), (chat_pk(1), CHAT_META_SK)})
+    store.throttled = True
+    queue = RecordingContinuation()
+    event = user_deleted("alice")
+    for throttled in range(MAX_THROTTLED_ROUNDS):
+        event["detail"]["throttled"] = throttled
+        event["detail"]["continuation"] = throttled
+        result = delete_user_account(
+            store, queue, UserDeletedEvent.model_validate(event), TimeBudget(lambda: 10**9)
+        )
+        assert not result.complete and result.continued_in_round == throttled + 1
+    delays = [delay for _, _, delay in queue.published]
+    assert delays == [60, 120, 240, 480, 900, 900, 900, 900]
+    assert [t for _, t, _ in queue.published] == list(range(1, MAX_THROTTLED_ROUNDS + 1))
+    event["detail"]["throttled"] = MAX_THROTTLED_ROUNDS
+    with pytest.raises(UserDeletionStalled):
+        delete_user_account(store, queue, UserDeletedEvent.model_validate(event), TimeBudget(lambda: 10**9))
+    assert len(queue.published) == MAX_THROTTLED_ROUNDS
+
+    # Once DynamoDB answers again, the delayed continuation finishes the job, keeping its throttled count.
+    store.throttled = False
+    event["detail"]["throttled"] = 3
+    result = delete_user_account(
+        store, queue, UserDeletedEvent.model_validate(event), TimeBudget(lambda: 10**9)
+    )
+    assert result.complete and store.keys == {(ALICE, USER_STATE_SK)}

@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 from aurora_chats import usecases
 from aurora_chats.cursor import decode_cursor, encode_cursor
-from aurora_chats.errors import CharacterNotFound, ChatNotFound, IdempotencyKeyConflict, InvalidCursor
+from aurora_chats.errors import (
+    AccountDeleted,
+    CharacterNotFound,
+    ChatLimitReached,
+    ChatNotFound,
+    IdempotencyKeyConflict,
+    InvalidCursor,
+)
 from aurora_chats.greeting import display_name, render_greeting
 from aurora_chats.ids import MAX_ID, chat_id_time_ms, new_chat_id, new_message_id
 from aurora_chats.models import Character
@@ -142,6 +149,61 @@ def test_expired_chat_is_hidden_and_not_deletable(repo: InMemoryChats) -> None:
     assert usecases.list_chats(repo, retention, "alice", 10, None).chat_ids == []
     with pytest.raises(ChatNotFound):
         usecases.delete_chat(repo, "alice", chat.chat_id)
+
+
+# ---------------------------------------------------------------- account deletion and the per-user chat limit
+
+
+def test_initialize_for_a_deleted_account_is_refused_and_writes_nothing(repo: InMemoryChats) -> None:
+    repo.deleted_users.add("alice")
+    with pytest.raises(AccountDeleted):
+        usecases.initialize_chat(repo, SETTINGS, "alice", "Alice", 330905, None)
+    with pytest.raises(AccountDeleted):  # a deleted account comes before the idempotency record
+        usecases.initialize_chat(repo, SETTINGS, "alice", "Alice", 330905, "key-1")
+    assert repo.chats == {} and repo.idempotency == {} and repo.chat_counts == {}
+
+
+def test_delete_for_a_deleted_account_is_refused(repo: InMemoryChats) -> None:
+    chat, _ = usecases.initialize_chat(repo, SETTINGS, "alice", "Alice", 330905, None)
+    repo.deleted_users.add("alice")
+    with pytest.raises(AccountDeleted):
+        usecases.delete_chat(repo, "alice", chat.chat_id)
+
+
+def test_initialize_past_the_chat_limit_is_refused_and_a_delete_frees_a_slot_at_once(
+    repo: InMemoryChats,
+) -> None:
+    limited = dataclasses.replace(SETTINGS, max_chats_per_user=3)
+    made = [usecases.initialize_chat(repo, limited, "alice", "A", 330905, None)[0].chat_id for _ in range(3)]
+    with pytest.raises(ChatLimitReached) as refused:
+        usecases.initialize_chat(repo, limited, "alice", "A", 330905, "key-over")
+    assert refused.value.limit == 3
+    assert sorted(repo.chats) == sorted(made) and repo.idempotency == {}
+    # Other users are not affected, and one delete frees exactly one slot.
+    usecases.initialize_chat(repo, limited, "bob", "B", 330905, None)
+    usecases.delete_chat(repo, "alice", made[0])
+    usecases.initialize_chat(repo, limited, "alice", "A", 330905, None)
+    with pytest.raises(ChatLimitReached):
+        usecases.initialize_chat(repo, limited, "alice", "A", 330905, None)
+    assert repo.chat_counts == {"alice": 3, "bob": 1}
+
+
+def test_an_idempotent_replay_at_the_limit_returns_its_chat_and_counts_nothing(repo: InMemoryChats) -> None:
+    limited = dataclasses.replace(SETTINGS, max_chats_per_user=2)
+    first, _ = usecases.initialize_chat(repo, limited, "alice", "A", 330905, "key-1")
+    usecases.initialize_chat(repo, limited, "alice", "A", 330905, None)
+    again, created = usecases.initialize_chat(repo, limited, "alice", "A", 330905, "key-1")
+    assert not created and again == first
+    assert repo.chat_counts == {"alice": 2}
+
+
+def test_a_chat_removed_by_retention_frees_its_slot(repo: InMemoryChats) -> None:
+    limited = dataclasses.replace(SETTINGS, max_chats_per_user=1)
+    chat, _ = usecases.initialize_chat(repo, limited, "alice", "A", 330905, None)
+    with pytest.raises(ChatLimitReached):
+        usecases.initialize_chat(repo, limited, "alice", "A", 330905, None)
+    repo.expire(chat.chat_id)
+    assert usecases.initialize_chat(repo, limited, "alice", "A", 330905, None)[1]
 
 
 @pytest.mark.parametrize(

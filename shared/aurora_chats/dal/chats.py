@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Any
 from aurora_chats.dal import errors, keys
 from aurora_chats.dal.client import get_client
 from aurora_chats.dal.items import (
+    CHAT_COUNT,
+    DELETED_AT,
+    LISTED_UNTIL,
     Item,
     character_from,
     chat_from,
@@ -24,7 +27,14 @@ from aurora_chats.dal.items import (
     s,
     user_entry_item,
 )
-from aurora_chats.errors import ChatIdCollision, ChatNotFound, IdempotencyKeyTaken, WriteConflict
+from aurora_chats.errors import (
+    AccountDeleted,
+    ChatIdCollision,
+    ChatLimitReached,
+    ChatNotFound,
+    IdempotencyKeyTaken,
+    WriteConflict,
+)
 from aurora_chats.models import Character, Chat, IdempotencyRecord, Message, epoch_seconds
 from aurora_chats.ports import ChatPage, ChatRepository
 from aurora_chats.settings import Settings, get_settings
@@ -32,6 +42,9 @@ from aurora_chats.settings import Settings, get_settings
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
+# Positions in initialize's transaction: chat 0, list entry 1, first message 2, user state 3, idempotency record 4.
+_STATE = 3
+_IDEMPOTENCY = 4
 MAX_QUERIES_PER_PAGE = 4  # see list_chats: extra reads only past pages made entirely of expired entries
 
 
@@ -73,8 +86,10 @@ class DynamoDBChatRepository:
         first_message: Message,
         idempotency: IdempotencyRecord | None,
         replaces_stale_chat_id: int | None = None,
+        max_chats: int | None = None,
     ) -> None:
         now = int(chat.created_at and epoch_seconds(chat.created_at))
+        limit = max_chats if max_chats is not None else get_settings().max_chats_per_user
         items: list[Any] = [
             {
                 "Put": {
@@ -89,6 +104,21 @@ class DynamoDBChatRepository:
                     "TableName": self.table_name,
                     "Item": message_item(chat, first_message),
                     "ConditionExpression": "attribute_not_exists(PK)",
+                }
+            },
+            # The user's state item: counts the chat (the per-user limit, atomic with the chat itself) and refuses
+            # it once the account is deleted (the marker UserDeleted writes before it deletes anything).
+            {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": keys.user_state_key(chat.user_id),
+                    "UpdateExpression": "ADD #count :one",
+                    "ConditionExpression": (
+                        "attribute_not_exists(#deleted) AND (attribute_not_exists(#count) OR #count < :max)"
+                    ),
+                    "ExpressionAttributeNames": {"#count": CHAT_COUNT, "#deleted": DELETED_AT},
+                    "ExpressionAttributeValues": {":one": n(1), ":max": n(limit)},
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 }
             },
         ]
@@ -114,17 +144,45 @@ class DynamoDBChatRepository:
         except errors.TRANSPORT_ERRORS as exc:
             reasons = errors.cancellation_or_raise(exc)
             codes = errors.reason_codes(reasons)
-            if idempotency is not None and len(codes) > 3 and codes[3] == "ConditionalCheckFailed":
-                stored = reasons[3].get("Item") or self._get_idempotency(idempotency.user_id, idempotency.key)
+            # Which condition failed decides the answer, in this order: a deleted account (403) before anything,
+            # then an idempotent replay (200, even at the limit: it creates nothing), then the limit (409).
+            state_failed = len(codes) > _STATE and codes[_STATE] == "ConditionalCheckFailed"
+            state = (
+                (reasons[_STATE].get("Item") or self._get_user_state(chat.user_id)) if state_failed else None
+            )
+            if state is not None and DELETED_AT in state:
+                raise AccountDeleted() from exc
+            if (
+                idempotency is not None
+                and len(codes) > _IDEMPOTENCY
+                and codes[_IDEMPOTENCY] == "ConditionalCheckFailed"
+            ):
+                stored = reasons[_IDEMPOTENCY].get("Item") or self._get_idempotency(
+                    idempotency.user_id, idempotency.key
+                )
                 if stored is None:  # expired or removed in between: try again
                     raise WriteConflict() from exc
                 raise IdempotencyKeyTaken(idempotency_from(stored)) from exc
+            if state_failed:
+                if state is None:  # the state item went in between (its marker expired): try again
+                    raise WriteConflict() from exc
+                raise ChatLimitReached(limit) from exc
             if codes and codes[0] == "ConditionalCheckFailed":
                 raise ChatIdCollision() from exc
             failure = errors.cancelled(codes)
             if failure is not None:
                 raise failure from exc
             raise
+
+    def _get_user_state(self, user_id: str) -> Item | None:
+        """Only when a cancellation did not return the state item (DynamoDB returns it: ALL_OLD)."""
+        try:
+            response = self.client.get_item(
+                TableName=self.table_name, Key=keys.user_state_key(user_id), ConsistentRead=True
+            )
+        except errors.TRANSPORT_ERRORS as exc:
+            raise (errors.unavailable(exc) or exc) from exc
+        return response.get("Item")
 
     def _get_idempotency(self, user_id: str, idem_key: str) -> Item | None:
         try:
@@ -150,7 +208,8 @@ class DynamoDBChatRepository:
         params: dict[str, Any] = {
             "TableName": self.table_name,
             "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-            "FilterExpression": "attribute_not_exists(expiresAt) OR expiresAt > :now",
+            "FilterExpression": "attribute_not_exists(#until) OR #until > :now",
+            "ExpressionAttributeNames": {"#until": LISTED_UNTIL},
             "ProjectionExpression": "chatId, characterId, createdAt",
             "ExpressionAttributeValues": {
                 ":pk": s(keys.user_pk(user_id)),
@@ -194,14 +253,34 @@ class DynamoDBChatRepository:
                     "ExpressionAttributeValues": {":user": s(user_id), ":now": n(now_epoch)},
                 }
             },
-            {"Delete": {"TableName": self.table_name, "Key": keys.user_entry_key(user_id, chat_id)}},
+            # The entry and the count go together, the decrement conditioned on the entry: a chat is counted down
+            # exactly once, by whichever write removes its entry (this one, or the purge after TTL).
+            {
+                "Delete": {
+                    "TableName": self.table_name,
+                    "Key": keys.user_entry_key(user_id, chat_id),
+                    "ConditionExpression": "attribute_exists(PK)",
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": keys.user_state_key(user_id),
+                    "UpdateExpression": "ADD #count :minus",
+                    "ConditionExpression": "attribute_not_exists(#deleted)",
+                    "ExpressionAttributeNames": {"#count": CHAT_COUNT, "#deleted": DELETED_AT},
+                    "ExpressionAttributeValues": {":minus": n(-1)},
+                }
+            },
         ]
         try:
             self.client.transact_write_items(TransactItems=items, ClientRequestToken=str(uuid.uuid4()))
         except errors.TRANSPORT_ERRORS as exc:
             reasons = errors.cancellation_or_raise(exc)
             codes = errors.reason_codes(reasons)
-            if codes and codes[0] == "ConditionalCheckFailed":
+            if len(codes) > 2 and codes[2] == "ConditionalCheckFailed":
+                raise AccountDeleted() from exc
+            if "ConditionalCheckFailed" in codes[:2]:
                 raise ChatNotFound(chat_id) from exc
             failure = errors.cancelled(codes)
             if failure is not None:

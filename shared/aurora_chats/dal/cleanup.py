@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 import random
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from aurora_chats.dal import errors, keys
-from aurora_chats.dal.client import get_client, get_events_client
+from aurora_chats.dal.client import get_client, get_events_client, get_scheduler_client
+from aurora_chats.dal.items import CHAT_COUNT, DELETED_AT
 from aurora_chats.errors import ServiceUnavailable
 from aurora_chats.observability import logger
 from aurora_chats.ports import (
@@ -124,6 +127,8 @@ class DynamoDBCleanupStore:
         items: list[UserItem] = []
         for item_key in user_keys:
             sk = str(item_key["SK"]["S"])
+            if keys.is_user_state_sk(sk):
+                continue  # the deletion marker stays: it expires by TTL, after the deleted-account window
             chat_record = (
                 keys.chat_record_key(keys.chat_id_from_entry_sk(sk))
                 if keys.is_user_chat_entry_sk(sk)
@@ -132,13 +137,60 @@ class DynamoDBCleanupStore:
             items.append(UserItem(key=item_key, chat_record_key=chat_record))
         return UserItemsPage(items=items, next_start=next_start)
 
-    def owner_keys(self, chat: RemovedChat) -> list[ItemKey]:
+    def remove_list_entry(self, chat: RemovedChat) -> None:
+        """1 ``TransactWriteItems``: the list entry (``attribute_exists``) and the owner's chat count minus one.
+
+        A cancelled condition means the entry is already gone (the API delete removed it with its own decrement,
+        a user deletion removed it, or this is a replay): nothing to count, nothing to do."""
         if chat.user_id is None:
             logger.warning(
                 "removed chat record without an old image: list entry left", extra={"chatId": chat.chat_id}
             )
-            return []
-        return [keys.user_entry_key(chat.user_id, chat.chat_id)]
+            return
+        items: list[Any] = [
+            {
+                "Delete": {
+                    "TableName": self._table,
+                    "Key": keys.user_entry_key(chat.user_id, chat.chat_id),
+                    "ConditionExpression": "attribute_exists(PK)",
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": keys.user_state_key(chat.user_id),
+                    "UpdateExpression": "ADD #count :minus",
+                    "ExpressionAttributeNames": {"#count": CHAT_COUNT},
+                    "ExpressionAttributeValues": {":minus": {"N": "-1"}},
+                }
+            },
+        ]
+        try:
+            self.client.transact_write_items(TransactItems=items, ClientRequestToken=str(uuid.uuid4()))
+        except errors.TRANSPORT_ERRORS as exc:
+            reasons = errors.cancellation_reasons(exc)
+            if reasons is None:
+                raise (errors.write_failed(exc) or exc) from exc
+            codes = errors.reason_codes(reasons)
+            if codes and codes[0] == "ConditionalCheckFailed":
+                return
+            raise (errors.cancelled(codes) or exc) from exc
+
+    def mark_user_deleted(self, user_id: str) -> None:
+        """1 ``UpdateItem`` of the user-state item: ``deletedAt`` (first deletion time, kept) and ``expiresAt`` =
+        now + the deleted-account window (refreshed by each round, so the window starts when the work ends)."""
+        now = int(time.time())
+        until = now + get_settings().deleted_account_window_seconds
+        try:
+            self.client.update_item(
+                TableName=self._table,
+                Key=keys.user_state_key(user_id),
+                UpdateExpression="SET #deleted = if_not_exists(#deleted, :now), expiresAt = :until",
+                ExpressionAttributeNames={"#deleted": DELETED_AT},
+                ExpressionAttributeValues={":now": {"N": str(now)}, ":until": {"N": str(until)}},
+            )
+        except errors.TRANSPORT_ERRORS as exc:
+            raise (errors.write_failed(exc) or exc) from exc
 
     def delete_items(self, keys: Sequence[ItemKey]) -> None:
         if len(keys) > MAX_BATCH_WRITE:
@@ -179,23 +231,62 @@ class DynamoDBCleanupStore:
 
 
 class EventBridgeContinuation:
-    """:class:`aurora_chats.cleanup.ContinuationQueue`: re-publish an unfinished user deletion to the default bus."""
+    """:class:`aurora_chats.cleanup.ContinuationQueue`: re-publish an unfinished user deletion to the default bus,
+    at once (``PutEvents``) or later (a one-shot EventBridge Scheduler schedule that puts the same event on the bus
+    and deletes itself)."""
 
-    def __init__(self, client: EventBridgeClient | None = None, bus_name: str = "default") -> None:
+    def __init__(
+        self,
+        client: EventBridgeClient | None = None,
+        bus_name: str = "default",
+        scheduler: Any = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._client = client
         self._bus = bus_name
+        self._scheduler = scheduler
+        self._clock = clock
 
-    def continue_user_deletion(self, user_id: str, round_: int) -> None:
+    def continue_user_deletion(self, user_id: str, round_: int, throttled: int = 0) -> None:
         client = self._client if self._client is not None else get_events_client()
         response = client.put_events(
             Entries=[
                 {
                     "Source": CLEANUP_EVENTS_SOURCE,
                     "DetailType": USER_DELETION_CONTINUED,
-                    "Detail": json.dumps({"userId": user_id, "continuation": round_}),
+                    "Detail": _continuation_detail(user_id, round_, throttled),
                     "EventBusName": self._bus,
                 }
             ]
         )
         if response.get("FailedEntryCount", 0):
             raise ServiceUnavailable(f"could not publish the continuation: {response.get('Entries')}")
+
+    def continue_user_deletion_later(
+        self, user_id: str, round_: int, throttled: int, delay_seconds: int
+    ) -> None:
+        settings = get_settings()
+        client = self._scheduler if self._scheduler is not None else get_scheduler_client()
+        at = datetime.fromtimestamp(int(self._clock()) + delay_seconds, UTC)
+        client.create_schedule(
+            Name=f"user-deletion-{round_}-{uuid.uuid4().hex}",  # unique; ≤ 64 characters; no user id in it
+            GroupName=settings.continuation_schedule_group,
+            ScheduleExpression=f"at({at:%Y-%m-%dT%H:%M:%S})",
+            ScheduleExpressionTimezone="UTC",
+            FlexibleTimeWindow={"Mode": "OFF"},
+            ActionAfterCompletion="DELETE",
+            Target={
+                "Arn": settings.continuation_bus_arn,
+                "RoleArn": settings.continuation_role_arn,
+                "Input": _continuation_detail(user_id, round_, throttled),
+                "EventBridgeParameters": {
+                    "DetailType": USER_DELETION_CONTINUED,
+                    "Source": CLEANUP_EVENTS_SOURCE,
+                },
+                "RetryPolicy": {"MaximumRetryAttempts": 20, "MaximumEventAgeInSeconds": 21_600},
+            },
+        )
+
+
+def _continuation_detail(user_id: str, round_: int, throttled: int) -> str:
+    return json.dumps({"userId": user_id, "continuation": round_, "throttled": throttled})

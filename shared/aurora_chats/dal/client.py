@@ -1,4 +1,4 @@
-"""The two clients the layer uses (DynamoDB, EventBridge): created on first use, never at import, cached per
+"""The clients the layer uses (DynamoDB, EventBridge, EventBridge Scheduler): created on first use, never at import, cached per
 container, both with one retry/timeout configuration.
 
 Endpoint and region come from the standard AWS settings (``AWS_ENDPOINT_URL_DYNAMODB``, ``AWS_REGION``...).
@@ -93,3 +93,21 @@ def get_events_client() -> EventBridgeClient:
 def reset_events_client() -> None:
     global _events_client
     _events_client = None
+
+
+_scheduler_client: Any = None
+
+
+def get_scheduler_client() -> Any:
+    """The EventBridge Scheduler client (a throttled user deletion's delayed continuation), same retry policy."""
+    global _scheduler_client
+    if _scheduler_client is None:
+        import boto3
+
+        _scheduler_client = boto3.client("scheduler", config=client_config())
+    return _scheduler_client
+
+
+def reset_scheduler_client() -> None:
+    global _scheduler_client
+    _scheduler_client = None

@@ -54,6 +54,15 @@ def chat_item(chat: Chat) -> Item:
     return _with_expiry(item, chat.expires_at)
 
 
+# The user's state item: how many chats are listed (the per-user limit) and, once the account is deleted, when.
+CHAT_COUNT = "chatCount"
+DELETED_AT = "deletedAt"
+# A list entry's end of retention. Deliberately NOT the TTL attribute: only the purge (stream REMOVE of the chat
+# record) deletes an entry, in the same transaction that decrements the chat count, conditioned on the entry
+# existing. Were TTL to remove entries on its own, the count would never learn of it.
+LISTED_UNTIL = "listedUntil"
+
+
 def user_entry_item(chat: Chat) -> Item:
     item = {
         **user_entry_key(chat.user_id, chat.chat_id),
@@ -62,7 +71,9 @@ def user_entry_item(chat: Chat) -> Item:
         "characterId": n(chat.character_id),
         "createdAt": s(chat.created_at),
     }
-    return _with_expiry(item, chat.expires_at)
+    if chat.expires_at is not None:
+        item[LISTED_UNTIL] = n(chat.expires_at)
+    return item
 
 
 def _message_attributes(message: Message) -> Item:

@@ -17,6 +17,8 @@ CHAT_ENTRY_PREFIX = CHAT_PREFIX
 USER_PREFIX = "USER#"
 MESSAGE_PREFIX = "MSG#"
 IDEMPOTENCY_PREFIX = "IDEMPOTENCY#"
+# The user's state item (chat count, deletion marker). Not under CHAT#: the list query never reads it.
+USER_STATE_SK = "STATE"
 CHAT_ID_DIGITS = 16  # a list entry's SK zero-pads the chat id so that the SK order is the id order
 
 Key = dict[str, Any]
@@ -70,6 +72,10 @@ def idempotency_key(user_id: str, idem_key: str) -> Key:
     return key(user_pk(user_id), idempotency_sk(idem_key))
 
 
+def user_state_key(user_id: str) -> Key:
+    return key(user_pk(user_id), USER_STATE_SK)
+
+
 # ---------------------------------------------------------------- parsers and predicates
 
 
@@ -108,6 +114,10 @@ def is_chat_record(pk: str, sk: str) -> bool:
 
 def is_user_chat_entry_sk(sk: str) -> bool:
     return sk.startswith(CHAT_ENTRY_PREFIX)
+
+
+def is_user_state_sk(sk: str) -> bool:
+    return sk == USER_STATE_SK
 
 
 def is_message_sk(sk: str) -> bool:
