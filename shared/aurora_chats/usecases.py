@@ -168,7 +168,7 @@ def delete_chat(
         try:
             repo.delete_chat(user_id, chat_id, int(clock().timestamp()))
         except WriteConflict:
-            # A concurrent delete of the same chat: once it commits, our retry's condition fails (404).
+            # A concurrent delete of the same chat: once it commits, our retry finds its tombstone (200).
             time.sleep(random.uniform(0, 0.02 * 2**attempt))
             continue
         return DeleteChatResponse(chat_id=chat_id)

@@ -20,7 +20,14 @@ from aurora_chats.dal.chats import DynamoDBChatRepository
 from aurora_chats.dal.cleanup import removed_chat
 from aurora_chats.dal.client import reset_events_client
 from aurora_chats.dal.items import message_item
-from aurora_chats.dal.keys import CHAT_META_SK, chat_pk, chat_record_key, is_message_sk, user_pk
+from aurora_chats.dal.keys import (
+    CHAT_META_SK,
+    chat_pk,
+    chat_record_key,
+    is_deleted_chat_sk,
+    is_message_sk,
+    user_pk,
+)
 from aurora_chats.ids import new_message_id
 from aurora_chats.models import Message
 from aurora_local.filters import matches_criteria
@@ -403,10 +410,12 @@ def test_user_deleted_removes_every_item_of_that_user_and_nothing_else(api: Api,
         grow_chat(ddb, chat, 30)
     bobs = start_chat(api, user="bob", key="k-a")
     grow_chat(ddb, bobs, 30)
+    assert api.delete(start_chat(api)).status == 200  # leaves a tombstone in alice's partition
     stream = Stream(ddb)
     stream.read()
     alice_keys = {k for chat in alices for k in keys_of(partition(ddb, chat_pk(chat)))}
     alice_keys |= keys_of(partition(ddb, user_pk("alice")))
+    assert any(is_deleted_chat_sk(sk) for _, sk in keys_of(partition(ddb, user_pk("alice"))))
     others = [i for i in table_items(ddb) if (i["PK"]["S"], i["SK"]["S"]) not in alice_keys]
 
     result = cleanup().handler(user_deleted("alice"), plenty())

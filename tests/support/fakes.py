@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aurora_chats.dal import keys
+from aurora_chats.dal.chats import DELETED_CHAT_TTL_SECONDS
 from aurora_chats.errors import ChatIdCollision, ChatNotFound, IdempotencyKeyTaken
 from aurora_chats.models import Character, Chat, ChatSummary, IdempotencyRecord, Message
 from aurora_chats.ports import ChatPage, ItemKey, KeyPage, RemovedChat, UserItem, UserItemsPage
@@ -19,6 +20,7 @@ class InMemoryChats:
     chats: dict[int, Chat] = field(default_factory=dict)
     messages: dict[int, list[Message]] = field(default_factory=dict)
     idempotency: dict[tuple[str, str], IdempotencyRecord] = field(default_factory=dict)
+    tombstones: dict[tuple[str, int], int] = field(default_factory=dict)  # (user, chat) -> expiresAt
     character_reads: int = 0
     now_epoch: int = 0
 
@@ -77,8 +79,11 @@ class InMemoryChats:
             or chat.user_id != user_id
             or (chat.expires_at is not None and chat.expires_at <= now_epoch)
         ):
+            if self.tombstones.get((user_id, chat_id), 0) > now_epoch:
+                return  # this user's own delete, repeated within 24 h
             raise ChatNotFound(chat_id)
         del self.chats[chat_id]
+        self.tombstones[(user_id, chat_id)] = now_epoch + DELETED_CHAT_TTL_SECONDS
 
 
 class InMemoryCleanupStore:

@@ -25,19 +25,25 @@ message                    ``CHAT#<chatId>``            ``MSG#<ULID>``          
                                                                                         expiresAt?
 idempotency record         ``USER#<userId>``            ``IDEMPOTENCY#<key>``           chatId, characterId, createdAt,
                                                                                         message, expiresAt (24 h)
+deleted-chat tombstone     ``USER#<userId>``            ``DELETED#<chatId, 16 digits>`` chatId, expiresAt (24 h)
 =========================  ===========================  ==============================  ==============================
 
 =====================  ==========================================================================================
 operation              DynamoDB calls
 =====================  ==========================================================================================
 list                   1 strongly consistent ``Query`` on ``USER#<userId>``, ``begins_with(SK, "CHAT#")``,
-                       descending (chat ids are time-ordered, so newest first), expired entries filtered out
+                       descending (chat ids are time-ordered, so newest first), ``Limit`` = page size + 1, expired
+                       entries filtered out; only when it found nothing live and more remain, further Queries
+                       without ``Limit`` (up to 1 MB each) until a live entry or the end
 initialize             ``GetItem`` of the character (skipped while cached), then 1 ``TransactWriteItems``: chat
                        (``attribute_not_exists``), user entry, first message, idempotency record (if a key was sent)
 initialize replay      the same ``TransactWriteItems`` is cancelled by the idempotency record's condition, which
                        returns the stored record; 1 consistent ``GetItem`` confirms the chat still exists
-delete                 1 ``TransactWriteItems``: chat record (condition: owned by the caller and not expired) and
-                       the user entry; a cancelled condition is "not found"
+delete                 1 ``TransactWriteItems``: chat record (condition: owned by the caller and not expired),
+                       the user entry, and a Put of the caller's tombstone (expiresAt = now + 24 h)
+delete repeat          the cancelled ``TransactWriteItems`` + 1 consistent ``GetItem`` of the caller's tombstone:
+                       found and unexpired -> the same 200; else "not found" (someone else's tombstone is in their
+                       partition, never read)
 chat partition page    (cleanup) 1 strongly consistent keys-only ``Query`` of ``CHAT#<chatId>`` (``PAGE_SIZE`` keys)
 user page              (cleanup) 1 strongly consistent keys-only ``Query`` of ``USER#<userId>`` (``PAGE_SIZE``
                        keys); a list entry's SK names its chat record (``CHAT#<chatId>`` / ``META``)
