@@ -334,3 +334,57 @@ def test_the_embedded_dynamodb_honours_client_request_tokens(runtime: Runtime) -
     with pytest.raises(ClientError) as mismatch:
         client.transact_write_items(TransactItems=[other], ClientRequestToken=token)
     assert mismatch.value.response["Error"]["Code"] == "IdempotentParameterMismatchException"
+
+
+# ---------------------------------------------------------------- issue 12: retry-safe delete, paging past TTL debris
+
+
+def test_a_repeated_delete_over_http_is_the_same_200_and_someone_elses_stays_404(runtime: Runtime) -> None:
+    owner, other = Client(runtime, new_user()), Client(runtime, new_user())
+    chat_id = owner.initialize().json()["chatId"]
+    first = owner.delete(chat_id)
+    assert (first.status_code, first.json()) == (200, {"chatId": chat_id, "deleted": True})
+    again = owner.delete(chat_id)  # an SDK retry after a lost answer
+    assert (again.status_code, again.json()) == (200, first.json())
+    assert_problem(other.delete(chat_id), 404)
+    assert_problem(owner.delete(1), 404)
+
+
+@pytest.mark.parametrize("path", ["/chats", "/chats/pages"])
+def test_next_cursor_reaches_every_live_chat_past_long_runs_of_expired_entries(
+    runtime: Runtime, path: str
+) -> None:
+    """30 TTL-pending entries between live chats: more than the old 4 reads of limit + 1 could cross. No page may be
+    empty while it carries a cursor (an SDK stops there), and following nextCursor to null lists every live chat."""
+    user = new_user()
+    client = Client(runtime, user)
+    live = [client.initialize().json()["chatId"] for _ in range(3)]
+    expired_at = str(int(time.time()) - 60)
+    ddb = runtime.dynamodb()
+    for chat_id in live:
+        for step in range(1, 31):  # newer ids than each live chat
+            if chat_id + step in live:
+                continue
+            ddb.put_item(
+                TableName=LOCAL_TABLE,
+                Item={
+                    **keys.user_entry_key(user, chat_id + step),
+                    "chatId": {"N": str(chat_id + step)},
+                    "characterId": {"N": str(CHARACTER)},
+                    "createdAt": {"S": "2026-01-01T00:00:00.000Z"},
+                    "expiresAt": {"N": expired_at},
+                },
+            )
+    seen: list[int] = []
+    cursor: str | None = None
+    for _ in range(10):
+        query = "?limit=1" + (f"&cursor={cursor}" if cursor else "")
+        response = client.session.get(f"{runtime.url}{path}{query}", timeout=30)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert page["chatIds"] or page["nextCursor"] is None, "an empty page with a cursor"
+        seen += page["chatIds"]
+        cursor = page["nextCursor"]
+        if cursor is None:
+            break
+    assert seen == sorted(live, reverse=True)

@@ -298,6 +298,21 @@ def test_replay_costs_one_transaction_and_one_read(api: Api, calls: CallLog) -> 
     assert calls.calls == ["TransactWriteItems", "GetItem"]
 
 
+def test_list_pages_is_the_same_list_as_get_chats(api: Api, calls: CallLog) -> None:
+    """`GET /chats/pages` (the SDK's `chats.listPages`) serves the same pages, cursors and errors as `GET /chats`."""
+    made = [api.initialize(330905).json["chatId"] for _ in range(3)]
+    first = api.list(query="limit=2").json
+    assert api.list_pages(query="limit=2").json == first
+    cursor = first["nextCursor"]
+    calls.clear()
+    rest = api.list_pages(query=f"limit=2&cursor={cursor}")
+    assert rest.json == api.list(query=f"limit=2&cursor={cursor}").json
+    assert calls.calls == ["Query", "Query"]
+    assert first["chatIds"] + rest.json["chatIds"] == sorted(made, reverse=True)
+    assert_problem(api.list_pages(query="cursor=garbled"), 400)
+    assert_problem(api.list_pages(user=None), 401)
+
+
 def test_table_is_built_from_the_template(ddb: Any) -> None:
     description = ddb.describe_table(TableName=TABLE)["Table"]
     assert description["KeySchema"] == [
