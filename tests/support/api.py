@@ -36,6 +36,7 @@ class Api:
             if name is not None:
                 claims["name"] = name
         segments = path.strip("/").split("/")
+        params: dict[str, str]
         if method == "GET" and segments == ["chats"]:
             function, route, params = "list_chats", "GET /chats", {}
         elif method == "GET" and segments == ["chats", "pages"]:
