@@ -201,6 +201,30 @@ def test_seed_success_bodies_are_inline_so_the_sdk_returns_the_operations_types(
     assert pages == {"$ref": "#/components/schemas/ChatListPage"}
 
 
+def test_the_speakeasy_config_pins_a_regeneration_of_the_seed_sdk() -> None:
+    """`.speakeasy/workflow.yaml` (root) + `sdk/.speakeasy/gen.yaml` (the target's folder, where Speakeasy reads it)."""
+    import yaml
+
+    workflow = yaml.safe_load((ROOT / ".speakeasy" / "workflow.yaml").read_text(encoding="utf-8"))
+    assert re.fullmatch(r"\d+\.\d+\.\d+", workflow["speakeasyVersion"])  # pinned, never `latest`
+    (source,) = workflow["sources"].values()
+    assert [i["location"] for i in source["inputs"]] == ["./openapi.json"]
+    (target,) = workflow["targets"].values()
+    assert (target["target"], target["output"]) == ("typescript", "./sdk")
+    assert not (ROOT / ".speakeasy" / "gen.yaml").exists()
+    gen = yaml.safe_load((ROOT / "sdk" / ".speakeasy" / "gen.yaml").read_text(encoding="utf-8"))
+    ts = gen["typescript"]
+    assert gen["generation"]["sdkClassName"] == "AuroraChatbotSdk"  # -> class AuroraChatbotSDK (the seed's)
+    assert ts["packageName"] == "@aurora-interactive/chatbot-api-sdk"
+    # Every HTTP error class extends the base: `instanceof errors.SDKError` for each 4xx-5xx.
+    assert ts["baseErrorName"] == "SDKError" and ts["defaultErrorName"] not in ("SDKError", None)
+    assert ts["clientServerStatusCodesAsErrors"] is True
+    assert ts["imports"]["paths"]["errors"] == "models/errors"
+    assert ts["imports"]["paths"]["operations"] == "models/operations"
+    assert ts["maxMethodParams"] >= 1  # 0 would make initialize({ characterId }) and delete({ chatId })
+    assert ts["responseFormat"] == "flat"  # the body itself, as the seed returns it
+
+
 def _schemas_in(node: Any) -> Iterator[dict[str, Any]]:
     if isinstance(node, dict):
         if "properties" in node:
