@@ -38,10 +38,10 @@ class ChatRepository(Protocol):
 
     def list_chats(self, user_id: str, limit: int, after_chat_id: int | None, now_epoch: int) -> ChatPage: ...
 
-    def delete_chat(self, user_id: str, chat_id: int, now_epoch: int) -> None:
-        """Delete the chat and the user's entry atomically, leaving a tombstone that expires after 24 h;
+    def delete_chat(self, user_id: str, chat_id: int, now_epoch: int) -> bool:
+        """Delete the chat and the user's entry atomically, leaving a tombstone that expires after 24 h (True);
         ``ChatNotFound`` unless it exists, is the user's and has not expired - or this user already deleted it
-        within those 24 h (then it returns normally: a repeated delete answers like the first)."""
+        within those 24 h (then False: a repeated delete answers like the first, and nothing changed)."""
         ...
 
 

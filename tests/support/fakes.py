@@ -72,7 +72,7 @@ class InMemoryChats:
             return ChatPage(chats=page[:limit], last_chat_id=page[limit - 1].chat_id)
         return ChatPage(chats=page, last_chat_id=None)
 
-    def delete_chat(self, user_id: str, chat_id: int, now_epoch: int) -> None:
+    def delete_chat(self, user_id: str, chat_id: int, now_epoch: int) -> bool:
         chat = self.chats.get(chat_id)
         if (
             chat is None
@@ -80,10 +80,11 @@ class InMemoryChats:
             or (chat.expires_at is not None and chat.expires_at <= now_epoch)
         ):
             if self.tombstones.get((user_id, chat_id), 0) > now_epoch:
-                return  # this user's own delete, repeated within 24 h
+                return False  # this user's own delete, repeated within 24 h
             raise ChatNotFound(chat_id)
         del self.chats[chat_id]
         self.tombstones[(user_id, chat_id)] = now_epoch + DELETED_CHAT_TTL_SECONDS
+        return True
 
 
 class InMemoryCleanupStore:

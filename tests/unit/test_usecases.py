@@ -137,9 +137,10 @@ def test_delete_of_someone_elses_chat_is_not_found(repo: InMemoryChats) -> None:
 def test_a_repeated_delete_by_the_same_user_answers_alike_for_24_hours(repo: InMemoryChats) -> None:
     chat, _ = usecases.initialize_chat(repo, SETTINGS, "alice", "A", 330905, None)
     deleted_at = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
-    first = usecases.delete_chat(repo, "alice", chat.chat_id, lambda: deleted_at)
+    first, deleted_now = usecases.delete_chat(repo, "alice", chat.chat_id, lambda: deleted_at)
+    assert deleted_now and chat.chat_id not in repo.chats
     later = deleted_at + timedelta(hours=23, minutes=59)
-    assert usecases.delete_chat(repo, "alice", chat.chat_id, lambda: later) == first
+    assert usecases.delete_chat(repo, "alice", chat.chat_id, lambda: later) == (first, False)
     with pytest.raises(ChatNotFound):  # the tombstone is the deleter's own
         usecases.delete_chat(repo, "bob", chat.chat_id, lambda: later)
     with pytest.raises(ChatNotFound):  # and it expires

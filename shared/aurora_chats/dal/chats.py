@@ -195,7 +195,7 @@ class DynamoDBChatRepository:
             return ChatPage(chats=chats, last_chat_id=keys.chat_id_from_entry_sk(last_key["SK"]["S"]))
         return ChatPage(chats=chats, last_chat_id=None)
 
-    def delete_chat(self, user_id: str, chat_id: int, now_epoch: int) -> None:
+    def delete_chat(self, user_id: str, chat_id: int, now_epoch: int) -> bool:
         items: list[Any] = [
             {
                 "Delete": {
@@ -217,12 +217,13 @@ class DynamoDBChatRepository:
             codes = errors.reason_codes(reasons)
             if codes and codes[0] == "ConditionalCheckFailed":
                 if self._deleted_by(user_id, chat_id, now_epoch):
-                    return  # a repeat of this caller's own delete (e.g. an SDK retry after a lost 200)
+                    return False  # a repeat of this caller's own delete (e.g. an SDK retry after a lost 200)
                 raise ChatNotFound(chat_id) from exc
             failure = errors.cancelled(codes)
             if failure is not None:
                 raise failure from exc
             raise
+        return True
 
     # -- retry-safe delete: a tombstone in the caller's own partition, written by the delete's transaction
 
