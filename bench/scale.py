@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from aurora_chats.dal import keys
-from aurora_chats.dal.chats import MAX_QUERIES_PER_PAGE
 from aurora_chats.dal.cleanup import MAX_BATCH_WRITE, PAGE_SIZE
 from aurora_chats.dal.items import (
     character_item,
@@ -809,7 +808,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"make scale (seed {args.seed}): {REQUESTS_PER_SECOND:,} requests/s, mix "
         + ", ".join(f"{op} {share:.0%}" for op, share in MIX.items())
-        + f", {WINDOW_SECONDS} s window; list pages of {LIST_LIMIT} (+1 read, <= {MAX_QUERIES_PER_PAGE} Queries)"
+        + f", {WINDOW_SECONDS} s window; list pages of {LIST_LIMIT} (+1 read; one Query unless a page starts with expired entries)"
     )
     print(
         f"template: CleanupConcurrency {dep.cleanup_concurrency}, cleanup Timeout {dep.cleanup_timeout_s} s, "

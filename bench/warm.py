@@ -63,8 +63,8 @@ def stub_repository() -> Any:
         def list_chats(self, user_id: str, limit: int, after_chat_id: int | None, now_epoch: int) -> ChatPage:
             return ChatPage(chats=summaries[:limit], last_chat_id=None)
 
-        def delete_chat(self, user_id: str, chat_id: int, now_epoch: int) -> None:
-            return None
+        def delete_chat(self, user_id: str, chat_id: int, now_epoch: int) -> bool:
+            return True
 
     return StubChats()
 

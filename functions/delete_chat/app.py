@@ -19,8 +19,9 @@ app = create_app()
 @app.delete(**api_docs.operation("deleteChat"))
 def delete_chat_route(chatId: api_docs.DeleteChatId) -> DeleteChatResponse:
     caller = current_caller(app)
-    result = delete_chat(chat_repository(), caller.user_id, chatId)
-    metrics.add_metric(name="ChatsDeleted", unit=MetricUnit.Count, value=1)
+    result, deleted_now = delete_chat(chat_repository(), caller.user_id, chatId)
+    if deleted_now:  # a repeat of the caller's own delete answers alike but deleted nothing
+        metrics.add_metric(name="ChatsDeleted", unit=MetricUnit.Count, value=1)
     return result
 
 

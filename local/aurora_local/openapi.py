@@ -37,7 +37,12 @@ DESCRIPTION = (
     "problem details (`application/problem+json`)."
 )
 LOCAL_SERVER = "http://127.0.0.1:3000"
-DEPLOYED_SERVER = "https://{apiId}.execute-api.{region}.amazonaws.com/{stage}"
+# The HTTP API serves from its `$default` stage: the routes are at the root of the URL, no stage segment.
+DEPLOYED_SERVER = "https://{apiId}.execute-api.{region}.amazonaws.com"
+# The production stack's HTTP API id (the `ApiUrl` output of `sam deploy --config-env prod`): the generated SDK's
+# default server. Not known to this repository yet: replace it before publishing an SDK (README, "The generated SDK").
+PRODUCTION_API_ID = "example"
+PRODUCTION_REGION = "us-east-1"
 PROBLEM_REF = "#/components/schemas/Problem"
 # Powertools' own validation-error artefacts: our resolver answers those failures with problems instead.
 POWERTOOLS_ERROR_SCHEMAS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
@@ -76,13 +81,6 @@ def _gateway(template: Path = TEMPLATE) -> dict[str, Any]:
     ((_, api),) = apis.items()
     props: dict[str, Any] = api.get("Properties", {})
     return props
-
-
-def _stage_default(template: Path = TEMPLATE) -> str:
-    from aurora_local.template import load_template
-
-    stage = load_template(template).get("Parameters", {}).get("StageName", {}).get("Default", "dev")
-    return str(stage)
 
 
 # ---------------------------------------------------------------- generation
@@ -186,18 +184,23 @@ def _simplify_parameter(parameter: dict[str, Any]) -> None:
 
 def post_process(document: dict[str, Any], routes: dict[tuple[str, str], Path]) -> dict[str, Any]:
     """What Powertools cannot express, applied to the merged document (each rule says why)."""
-    # Servers: the local runtime and the deployed HTTP API stage (placeholders for the stack's outputs).
+    # Servers: the deployed API first - a generated SDK's default is servers[0] ("automatically selects the first
+    # server URL": https://www.speakeasy.com/docs/sdks/customize/servers), so `new AuroraChatbotSDK()` must not call
+    # localhost - then the local runtime (`serverIdx: 1`). No x-speakeasy-server-id: it would replace the seed SDK's
+    # `serverIdx` option with `server`. Each variable becomes an SDK option (`new AuroraChatbotSDK({ apiId })`).
     document["servers"] = [
-        {"url": LOCAL_SERVER, "description": "Local runtime (`make run`)."},
         {
             "url": DEPLOYED_SERVER,
-            "description": "A deployed stack: the `ApiUrl` output of `sam deploy`.",
+            "description": "The deployed API (the `ApiUrl` output of `sam deploy`; `$default` stage, no stage path).",
             "variables": {
-                "apiId": {"default": "example", "description": "The HTTP API id."},
-                "region": {"default": "us-east-1", "description": "The AWS region of the stack."},
-                "stage": {"default": _stage_default(), "description": "The `StageName` parameter."},
+                "apiId": {
+                    "default": PRODUCTION_API_ID,
+                    "description": "The HTTP API id (the `ApiUrl` output of `sam deploy`).",
+                },
+                "region": {"default": PRODUCTION_REGION, "description": "The AWS region of the stack."},
             },
         },
+        {"url": LOCAL_SERVER, "description": "Local runtime (`make run`): `serverIdx: 1` or `serverURL`."},
     ]
     throttled = bool(_gateway().get("DefaultRouteSettings", {}).get("ThrottlingRateLimit"))
     for _, _, operation in _operations(document):
@@ -220,6 +223,7 @@ def post_process(document: dict[str, Any], routes: dict[tuple[str, str], Path]) 
         for prop in (node.get("properties") or {}).values():
             if isinstance(prop, dict):
                 prop.pop("title", None)
+    _shape_for_the_sdk(document, schemas)
     for node in _walk(document):
         for key in NUMERIC_KEYWORDS & node.keys():
             # Powertools' OpenAPI models type bounds as floats: 9007199254740991.0 -> 9007199254740991.
@@ -227,6 +231,45 @@ def post_process(document: dict[str, Any], routes: dict[tuple[str, str], Path]) 
                 node[key] = int(node[key])
     _check(document, routes)
     return document
+
+
+def _shape_for_the_sdk(document: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """What keeps a Speakeasy regeneration's seed signatures and type names (see ``aurora_chats.api_docs``).
+
+    - ``x-speakeasy-ignore: true`` on the optional parameters of ``SDK_HIDDEN_PARAMETERS`` (Powertools has no
+      parameter-level extensions): still documented and accepted, not method parameters of the SDK;
+    - the success schemas of ``SDK_INLINE_SUCCESS`` inlined (title kept: Speakeasy names an inline type by its
+      ``title``, https://www.speakeasy.com/docs/sdks/customize/data-model/types), and the then unused components
+      dropped, so that a flat-format SDK returns ``operations.<OperationId>Response`` rather than ``components.*``.
+    """
+    from aurora_chats.api_docs import SDK_HIDDEN_PARAMETERS, SDK_INLINE_SUCCESS
+
+    inlined: set[str] = set()
+    for _, _, operation in _operations(document):
+        operation_id = operation.get("operationId", "")
+        for parameter in operation.get("parameters", []):
+            if parameter["name"] in SDK_HIDDEN_PARAMETERS.get(operation_id, ()):
+                if parameter.get("required"):
+                    raise ContractError(f"{operation_id}: a required parameter cannot be hidden from the SDK")
+                parameter["x-speakeasy-ignore"] = True
+        if operation_id not in SDK_INLINE_SUCCESS:
+            continue
+        for status, response in operation["responses"].items():
+            if not status.startswith("2"):
+                continue
+            media = response["content"]["application/json"]
+            ref = media["schema"].get("$ref", "")
+            name = ref.removeprefix("#/components/schemas/")
+            if name not in schemas:
+                raise ContractError(
+                    f"{operation_id} {status}: expected a component schema, found {media['schema']}"
+                )
+            media["schema"] = copy.deepcopy(schemas[name])
+            inlined.add(name)
+    text = json.dumps(document)
+    for name in sorted(inlined):
+        if text.count(f'"#/components/schemas/{name}"') == 0:
+            del schemas[name]
 
 
 def _check(document: dict[str, Any], routes: dict[tuple[str, str], Path]) -> None:

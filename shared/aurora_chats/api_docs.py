@@ -22,6 +22,7 @@ from aurora_chats.models import (
     DELETE_EXAMPLE,
     INITIALIZE_EXAMPLE,
     LIST_EXAMPLE,
+    ChatListPage,
     DeleteChatResponse,
     GetChatsForUserResponse,
     InitializeChatResponse,
@@ -55,8 +56,11 @@ PROBLEM_HEADERS: dict[int, dict[str, Any]] = {
 }
 
 
-# Speakeasy SDK retry policies (`x-speakeasy-retries`): exponential backoff that the SDK jitters itself, on the two
-# statuses that promise nothing was done (429 from the gateway's throttling, 503 from `_unavailable` below).
+# Speakeasy SDK retry policies (`x-speakeasy-retries`, https://www.speakeasy.com/docs/sdks/customize/runtime/retries):
+# exponential backoff that the SDK jitters itself, on the two statuses that promise nothing was done (429 from the
+# gateway's throttling, 503 from `_unavailable`). Connection errors (the request may have reached the server and only
+# its answer was lost) are retried only where a repeat is harmless: reads, and the delete, whose repeat by the same
+# caller answers the same 200 for 24 h (the tombstone in `aurora_chats.dal.chats`).
 _BACKOFF = {"initialInterval": 500, "maxInterval": 30_000, "maxElapsedTime": 120_000, "exponent": 1.5}
 RETRY_ON_THROTTLING_AND_CONNECTION_ERRORS: dict[str, Any] = {
     "strategy": "backoff",
@@ -64,10 +68,31 @@ RETRY_ON_THROTTLING_AND_CONNECTION_ERRORS: dict[str, Any] = {
     "statusCodes": ["429", "503"],
     "retryConnectionErrors": True,
 }
+# The delete also retries its 504 (outcome unknown): the repeat tells whether it happened (200 either way).
+RETRY_DELETE: dict[str, Any] = RETRY_ON_THROTTLING_AND_CONNECTION_ERRORS | {
+    "statusCodes": ["429", "503", "504"]
+}
 # For writes that are not idempotent without a key: a lost connection may have created the resource.
 RETRY_ON_THROTTLING_ONLY: dict[str, Any] = RETRY_ON_THROTTLING_AND_CONNECTION_ERRORS | {
     "retryConnectionErrors": False
 }
+
+# ---------------------------------------------------------------- what the generated SDK sees (Speakeasy)
+
+# Optional inputs the API accepts and documents, hidden from the generated SDK with `x-speakeasy-ignore: true`
+# (https://www.speakeasy.com/docs/sdks/customize/methods, "Exclude parameters from signatures"): as method parameters
+# they would come before `options` (or turn the call into a request object) and break the seed SDK's documented
+# `listForUser(options?)` and `initialize(characterId, options?)`. Paging stays reachable through
+# `getChatPagesForUser` (`chats.listPages`), the key through `options.fetchOptions.headers`. aurora_local.openapi
+# applies it (Powertools has no parameter-level extensions).
+SDK_HIDDEN_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "getChatsForUser": ("limit", "cursor"),
+    "initializeChat": ("Idempotency-Key",),
+}
+# The seed operations whose success schemas are inlined (no `$ref` to a same-named component): with
+# `responseFormat: flat` a `$ref`'d body would come back as `components.<Name>`, an inline one as the seed's
+# `operations.<OperationId>Response` (https://www.speakeasy.com/docs/sdks/customize/responses/responses).
+SDK_INLINE_SUCCESS: tuple[str, ...] = ("getChatsForUser", "initializeChat", "deleteChat")
 
 
 def _problem_example(slug: str, status: int, detail: str, summary: str) -> dict[str, Any]:
@@ -128,6 +153,19 @@ ListCursor = Annotated[
 ]
 
 
+def _list_problems() -> dict[int, OpenAPIResponse]:
+    return problem_responses(
+        {
+            400: "The request is not valid: `limit` out of 1..100, or a cursor this list did not issue to the caller."
+        },
+        401,
+        500,
+        413,
+        431,
+        503,
+    )
+
+
 def _get_chats_for_user() -> dict[str, Any]:
     return {
         "rule": "/chats",
@@ -136,7 +174,8 @@ def _get_chats_for_user() -> dict[str, Any]:
         "description": (
             "The chat ids assigned to the calling user, with each chat's character and creation time, newest "
             "first, a page at a time: useful to fetch a chat's context and message history. A chat just created "
-            "by `initialize` is already in the list."
+            "by `initialize` is already in the list. The SDK's `chats.listForUser()` reads the first page; "
+            "`chats.listPages()` (`GET /chats/pages`, the same list) pages through all of it."
         ),
         "tags": ["chats"],
         "responses": {
@@ -155,26 +194,62 @@ def _get_chats_for_user() -> dict[str, Any]:
                     }
                 },
             },
-            **problem_responses(
-                {
-                    400: "The request is not valid: `limit` out of 1..100, or a cursor this list did not issue "
-                    "to the caller."
-                },
-                401,
-                500,
-                413,
-                431,
-                503,
-            ),
+            **_list_problems(),
         },
         "openapi_extensions": {
             "x-speakeasy-group": "chats",
             "x-speakeasy-name-override": "listForUser",
-            # The regenerated SDK pages by itself: it feeds `nextCursor` back as `cursor` until it is null.
+            # No x-speakeasy-pagination here: it would make `listForUser` return a PageIterator whose pages wrap the
+            # body in `.result` (the seed returns the body). Paging is `getChatPagesForUser`'s.
+            "x-speakeasy-retries": RETRY_ON_THROTTLING_AND_CONNECTION_ERRORS,
+        },
+    }
+
+
+# ---------------------------------------------------------------- getChatPagesForUser: GET /chats/pages
+
+
+def _get_chat_pages_for_user() -> dict[str, Any]:
+    """The same list as `getChatsForUser`, for SDKs: `limit` and `cursor` visible, and cursor pagination."""
+    return {
+        "rule": "/chats/pages",
+        "operation_id": "getChatPagesForUser",
+        "summary": "Page through all chats assigned to user",
+        "description": (
+            "The same list as `GET /chats` (same parameters, same answers), for SDKs that page by themselves: "
+            "`chats.listPages({ limit })` returns a page iterator that feeds `nextCursor` back as `cursor` until "
+            "it is null. A page is never empty while `nextCursor` is set, so following it reaches every chat."
+        ),
+        "tags": ["chats"],
+        "responses": {
+            200: {
+                "description": "One page of the caller's chats; `nextCursor` is null on the last page.",
+                "content": {
+                    "application/json": {
+                        "model": ChatListPage,
+                        "examples": {"sdk": {"summary": "chats.listPages()", "value": LIST_EXAMPLE}},
+                    }
+                },
+                "links": {
+                    "DeleteFirstChat": {
+                        "operationId": "deleteChat",
+                        "parameters": {"chatId": "$response.body#/chatIds/0"},
+                    }
+                },
+            },
+            **_list_problems(),
+        },
+        "openapi_extensions": {
+            "x-speakeasy-group": "chats",
+            "x-speakeasy-name-override": "listPages",
+            # https://www.speakeasy.com/docs/sdks/customize/runtime/pagination: `next()` re-calls with
+            # `cursor = nextCursor` and ends when it is null. No `results`: with it the SDK would also stop at an
+            # empty array ("When provided, next() returns null if the array ... is empty"), which the server never
+            # sends with a cursor - but a stop condition the server does not need is one that can only cut short.
             "x-speakeasy-pagination": {
                 "type": "cursor",
                 "inputs": [{"name": "cursor", "in": "parameters", "type": "cursor"}],
-                "outputs": {"nextCursor": "$.nextCursor", "results": "$.chatIds"},
+                "outputs": {"nextCursor": "$.nextCursor"},
             },
             "x-speakeasy-retries": RETRY_ON_THROTTLING_AND_CONNECTION_ERRORS,
         },
@@ -199,7 +274,9 @@ IdempotencyKeyHeader = Annotated[
         pattern=r"^[\x21-\x7e]+$",
         description=(
             "1..255 visible ASCII characters, e.g. a UUID. Repeating a request with the same key returns "
-            "the same chat (200) instead of creating another; keys are kept for 24 hours."
+            "the same chat (200) instead of creating another; keys are kept for 24 hours. Not a parameter of "
+            "the SDK's `chats.initialize(characterId, options?)`: send it as "
+            '`initialize(330905, { fetchOptions: { headers: { "Idempotency-Key": key } } })`.'
         ),
         openapi_examples={"uuid": {"value": "5f0c6f1e-3b8a-4d2e-9a57-2f1f0f7c9b1d"}},
     ),
@@ -303,7 +380,7 @@ def _delete_chat() -> dict[str, Any]:
         "description": (
             "Delete one of the caller's chats, given its chat id, together with all of its stored message "
             "history. The chat leaves every list at once; its messages are purged shortly after. Safe to retry: "
-            "a repeat after a lost response answers 404."
+            "for 24 hours, the same caller repeating the delete (e.g. after a lost response) gets the same 200."
         ),
         "tags": ["chats"],
         "responses": {
@@ -320,6 +397,8 @@ def _delete_chat() -> dict[str, Any]:
                 {
                     403: "The caller's account was deleted (a token issued before the deletion): nothing changed.",
                     404: "No chat with this id belongs to the caller (someone else's chat is indistinguishable).",
+                    504: "The database did not confirm the delete in time: repeat it (a delete that did happen "
+                    "answers 200 again).",
                 },
                 400,
                 401,
@@ -333,13 +412,14 @@ def _delete_chat() -> dict[str, Any]:
         "openapi_extensions": {
             "x-speakeasy-group": "chats",
             "x-speakeasy-name-override": "delete",
-            "x-speakeasy-retries": RETRY_ON_THROTTLING_AND_CONNECTION_ERRORS,
+            "x-speakeasy-retries": RETRY_DELETE,
         },
     }
 
 
 _OPERATIONS = {
     "getChatsForUser": _get_chats_for_user,
+    "getChatPagesForUser": _get_chat_pages_for_user,
     "initializeChat": _initialize_chat,
     "deleteChat": _delete_chat,
 }

@@ -131,6 +131,11 @@ class GetChatsForUserResponse(ApiModel):
     )
 
 
+class ChatListPage(GetChatsForUserResponse):
+    """One page of the caller's chats, newest first: `chats.listPages` feeds `nextCursor` back as `cursor` until it
+    is null (a page is never empty while `nextCursor` is set)."""
+
+
 class InitializeChatResponse(ApiModel):
     """The new chat and the character's greeting, stored as the chat's first message."""
 

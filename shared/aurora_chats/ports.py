@@ -42,9 +42,11 @@ class ChatRepository(Protocol):
 
     def list_chats(self, user_id: str, limit: int, after_chat_id: int | None, now_epoch: int) -> ChatPage: ...
 
-    def delete_chat(self, user_id: str, chat_id: int, now_epoch: int) -> None:
-        """Delete the chat and the user's entry atomically and count the chat down; ``AccountDeleted`` once the
-        user's deletion marker exists, else ``ChatNotFound`` unless it exists, is the user's and has not expired."""
+    def delete_chat(self, user_id: str, chat_id: int, now_epoch: int) -> bool:
+        """Delete the chat and the user's entry atomically, count the chat down and leave a tombstone that expires
+        after 24 h (True). ``AccountDeleted`` once the user's deletion marker exists; ``ChatNotFound`` unless it
+        exists, is the user's and has not expired - or this user already deleted it within those 24 h (then False:
+        a repeated delete answers like the first, and nothing changed)."""
         ...
 
 

@@ -163,15 +163,16 @@ def initialize_chat(
 
 def delete_chat(
     repo: ChatRepository, user_id: str, chat_id: int, clock: Clock = utc_now
-) -> DeleteChatResponse:
+) -> tuple[DeleteChatResponse, bool]:
+    """Delete a chat; returns the response and whether it was deleted now (False: the caller's repeat, < 24 h)."""
     for attempt in range(MAX_CREATE_ATTEMPTS):
         try:
-            repo.delete_chat(user_id, chat_id, int(clock().timestamp()))
+            deleted_now = repo.delete_chat(user_id, chat_id, int(clock().timestamp()))
         except WriteConflict:
-            # A concurrent delete of the same chat: once it commits, our retry's condition fails (404).
+            # A concurrent delete of the same chat: once it commits, our retry finds its tombstone (200).
             time.sleep(random.uniform(0, 0.02 * 2**attempt))
             continue
-        return DeleteChatResponse(chat_id=chat_id)
+        return DeleteChatResponse(chat_id=chat_id), deleted_now
     raise ServiceUnavailable("Could not delete the chat because of concurrent writes; retry shortly.")
 
 

@@ -155,12 +155,20 @@ def test_parallel_initializes_are_all_distinct_and_all_listed(runtime: Runtime) 
     assert set(listed) == set(ids)
 
 
-def test_parallel_deletes_of_one_chat_succeed_exactly_once(runtime: Runtime) -> None:
+def test_parallel_deletes_of_one_chat_all_answer_200_and_delete_it_once(runtime: Runtime) -> None:
+    """Retry-safe delete: the losers of the race find the winner's tombstone and answer the same 200."""
     carol = new_user()
     chat_id = Client(runtime, carol).initialize().json()["chatId"]
     with ThreadPoolExecutor(max_workers=8) as pool:
         statuses = sorted(pool.map(lambda _: Client(runtime, carol).delete(chat_id).status_code, range(8)))
-    assert statuses == [200] + [404] * 7
+    assert statuses == [200] * 8
+    tombstones = runtime.dynamodb().query(
+        TableName=LOCAL_TABLE,
+        KeyConditionExpression="PK = :pk AND begins_with(SK, :deleted)",
+        ExpressionAttributeValues={":pk": {"S": keys.user_pk(carol)}, ":deleted": {"S": keys.DELETED_PREFIX}},
+        ConsistentRead=True,
+    )["Items"]
+    assert len(tombstones) == 1
 
 
 # ---------------------------------------------------------------- bad input
@@ -334,3 +342,57 @@ def test_the_embedded_dynamodb_honours_client_request_tokens(runtime: Runtime) -
     with pytest.raises(ClientError) as mismatch:
         client.transact_write_items(TransactItems=[other], ClientRequestToken=token)
     assert mismatch.value.response["Error"]["Code"] == "IdempotentParameterMismatchException"
+
+
+# ---------------------------------------------------------------- issue 12: retry-safe delete, paging past TTL debris
+
+
+def test_a_repeated_delete_over_http_is_the_same_200_and_someone_elses_stays_404(runtime: Runtime) -> None:
+    owner, other = Client(runtime, new_user()), Client(runtime, new_user())
+    chat_id = owner.initialize().json()["chatId"]
+    first = owner.delete(chat_id)
+    assert (first.status_code, first.json()) == (200, {"chatId": chat_id, "deleted": True})
+    again = owner.delete(chat_id)  # an SDK retry after a lost answer
+    assert (again.status_code, again.json()) == (200, first.json())
+    assert_problem(other.delete(chat_id), 404)
+    assert_problem(owner.delete(1), 404)
+
+
+@pytest.mark.parametrize("path", ["/chats", "/chats/pages"])
+def test_next_cursor_reaches_every_live_chat_past_long_runs_of_expired_entries(
+    runtime: Runtime, path: str
+) -> None:
+    """30 TTL-pending entries between live chats: more than the old 4 reads of limit + 1 could cross. No page may be
+    empty while it carries a cursor (an SDK stops there), and following nextCursor to null lists every live chat."""
+    user = new_user()
+    client = Client(runtime, user)
+    live = [client.initialize().json()["chatId"] for _ in range(3)]
+    expired_at = str(int(time.time()) - 60)
+    ddb = runtime.dynamodb()
+    for chat_id in live:
+        for step in range(1, 31):  # newer ids than each live chat
+            if chat_id + step in live:
+                continue
+            ddb.put_item(
+                TableName=LOCAL_TABLE,
+                Item={
+                    **keys.user_entry_key(user, chat_id + step),
+                    "chatId": {"N": str(chat_id + step)},
+                    "characterId": {"N": str(CHARACTER)},
+                    "createdAt": {"S": "2026-01-01T00:00:00.000Z"},
+                    "expiresAt": {"N": expired_at},
+                },
+            )
+    seen: list[int] = []
+    cursor: str | None = None
+    for _ in range(10):
+        query = "?limit=1" + (f"&cursor={cursor}" if cursor else "")
+        response = client.session.get(f"{runtime.url}{path}{query}", timeout=30)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert page["chatIds"] or page["nextCursor"] is None, "an empty page with a cursor"
+        seen += page["chatIds"]
+        cursor = page["nextCursor"]
+        if cursor is None:
+            break
+    assert seen == sorted(live, reverse=True)

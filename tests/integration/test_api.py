@@ -132,9 +132,49 @@ def test_delete_removes_the_chat_from_the_list_at_once(api: Api) -> None:
     assert chat_id not in api.list().json["chatIds"]
 
 
-def test_delete_twice_is_404_the_second_time(api: Api) -> None:
+def test_a_repeated_delete_answers_the_same_200_and_purges_nothing_twice(
+    api: Api, ddb: Any, calls: CallLog
+) -> None:
+    """Retry-safe delete: an SDK retry after a lost 200 must not read "not found"."""
+    import time
+
+    chat_id = api.initialize(330905).json["chatId"]
+    first = api.delete(chat_id)
+    after_first = table_items(ddb)
+    calls.clear()
+    again = api.delete(chat_id)
+    assert (
+        (again.status, again.json)
+        == (first.status, first.json)
+        == (200, {"chatId": chat_id, "deleted": True})
+    )
+    assert calls.calls == ["TransactWriteItems", "GetItem"]  # the cancelled transaction + the tombstone
+    assert table_items(ddb) == after_first  # nothing written (or deleted) by the repeat
+    (tombstone,) = [i for i in after_first if keys.is_deleted_chat_sk(i["SK"]["S"])]
+    assert tombstone["PK"]["S"] == keys.user_pk("alice")
+    assert tombstone["SK"]["S"] == keys.deleted_chat_sk(chat_id)
+    assert set(tombstone) == {"PK", "SK", "type", "chatId", "expiresAt"}  # small: no chat content
+    assert abs(int(tombstone["expiresAt"]["N"]) - (time.time() + 86_400)) < 60
+
+
+def test_a_tombstone_is_the_callers_own_someone_elses_delete_stays_404(api: Api) -> None:
+    chat_id = api.initialize(330905, user="alice").json["chatId"]
+    assert api.delete(chat_id, user="alice").status == 200
+    foreign = api.delete(chat_id, user="bob")
+    never = api.delete(99, user="bob")
+    assert_problem(foreign, 404)
+    assert foreign.json == never.json | {"detail": foreign.json["detail"]}  # indistinguishable from none
+
+
+def test_an_expired_tombstone_no_longer_answers_200(api: Api, ddb: Any) -> None:
     chat_id = api.initialize(330905).json["chatId"]
     assert api.delete(chat_id).status == 200
+    ddb.update_item(  # moto never deletes expired items: TTL is lazy on DynamoDB too
+        TableName=TABLE,
+        Key=keys.deleted_chat_key("alice", chat_id),
+        UpdateExpression="SET expiresAt = :past",
+        ExpressionAttributeValues={":past": {"N": "1"}},
+    )
     assert_problem(api.delete(chat_id), 404)
 
 
@@ -248,7 +288,7 @@ def test_list_is_one_query_and_delete_is_one_transaction(api: Api, calls: CallLo
     assert calls.calls == ["Query"]
     calls.clear()
     api.delete(chat_id)
-    assert calls.calls == ["TransactWriteItems"]
+    assert calls.calls == ["TransactWriteItems"]  # the tombstone is one more Put in it, not another call
 
 
 def test_replay_costs_one_transaction_and_one_read(api: Api, calls: CallLog) -> None:
@@ -256,6 +296,21 @@ def test_replay_costs_one_transaction_and_one_read(api: Api, calls: CallLog) -> 
     calls.clear()
     api.initialize(330905, key="k1")
     assert calls.calls == ["TransactWriteItems", "GetItem"]
+
+
+def test_list_pages_is_the_same_list_as_get_chats(api: Api, calls: CallLog) -> None:
+    """`GET /chats/pages` (the SDK's `chats.listPages`) serves the same pages, cursors and errors as `GET /chats`."""
+    made = [api.initialize(330905).json["chatId"] for _ in range(3)]
+    first = api.list(query="limit=2").json
+    assert api.list_pages(query="limit=2").json == first
+    cursor = first["nextCursor"]
+    calls.clear()
+    rest = api.list_pages(query=f"limit=2&cursor={cursor}")
+    assert rest.json == api.list(query=f"limit=2&cursor={cursor}").json
+    assert calls.calls == ["Query", "Query"]
+    assert first["chatIds"] + rest.json["chatIds"] == sorted(made, reverse=True)
+    assert_problem(api.list_pages(query="cursor=garbled"), 400)
+    assert_problem(api.list_pages(user=None), 401)
 
 
 def test_table_is_built_from_the_template(ddb: Any) -> None:
@@ -269,31 +324,67 @@ def test_table_is_built_from_the_template(ddb: Any) -> None:
     assert ttl["AttributeName"] == "expiresAt"
 
 
-def test_a_run_of_expired_entries_does_not_make_an_empty_page_before_older_live_chats(
-    api: Api, ddb: Any, calls: CallLog
-) -> None:
-    """TTL deletes lazily: expired list entries newer than a live chat must not produce an empty page + cursor."""
+def _expired_entries(ddb: Any, user: str, chat_ids: list[int]) -> None:
+    """List entries whose TTL has passed but that DynamoDB has not deleted yet (TTL deletes lazily)."""
     import time
 
-    live = api.initialize(330905).json["chatId"]
     expired_at = str(int(time.time()) - 60)
-    for offset in range(1, 8):  # newer ids than the live chat, all already expired
-        chat_id = live + offset * 4096
+    for chat_id in chat_ids:
         ddb.put_item(
             TableName=TABLE,
             Item={
-                **keys.user_entry_key("alice", chat_id),
+                **keys.user_entry_key(user, chat_id),
                 "chatId": {"N": str(chat_id)},
                 "characterId": {"N": "330905"},
                 "createdAt": {"S": "2026-01-01T00:00:00.000Z"},
                 "listedUntil": {"N": expired_at},
             },
         )
+
+
+def test_a_run_of_expired_entries_does_not_make_an_empty_page_before_older_live_chats(
+    api: Api, ddb: Any, calls: CallLog
+) -> None:
+    """TTL deletes lazily: expired list entries newer than a live chat must not produce an empty page + cursor."""
+    live = api.initialize(330905).json["chatId"]
+    _expired_entries(ddb, "alice", [live + offset * 4096 for offset in range(1, 8)])
     calls.clear()
     page = api.list(query="limit=2")
     assert page.json["chatIds"] == [live]
     assert page.json["nextCursor"] is None
-    assert calls.count("Query") <= 4
+    assert calls.calls == [
+        "Query",
+        "Query",
+    ]  # limit + 1 expired entries, then one read without the small Limit
     calls.clear()
     api.list()  # a page with live chats on it is still one Query
     assert calls.calls == ["Query"]
+
+
+def test_following_next_cursor_reaches_every_live_chat_past_long_expired_runs(
+    api: Api, ddb: Any, calls: CallLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs of 40 expired entries between live chats, read 3 at a time after the first Query (moto has no 1 MB
+    page, so a small follow-up Limit stands in for it): far deeper than any fixed number of reads, and still no
+    page is empty while a cursor is given, and nextCursor leads to every live chat."""
+    from aurora_chats.dal import chats as dal_chats
+
+    monkeypatch.setattr(dal_chats, "FOLLOW_UP_QUERY_LIMIT", 3)
+    live = [api.initialize(330905).json["chatId"] for _ in range(3)]  # ascending ids
+    expired: list[int] = []
+    for newer in range(3):  # 40 expired entries just above each live chat (ids keep the region bits apart)
+        base = live[newer]
+        expired += [base + step for step in range(1, 41) if base + step not in live]
+    _expired_entries(ddb, "alice", expired)
+    seen: list[int] = []
+    cursor: str | None = None
+    calls.clear()
+    for _ in range(20):
+        page = api.list(query="limit=1" + (f"&cursor={cursor}" if cursor else "")).json
+        cursor = page["nextCursor"]
+        assert page["chatIds"] or cursor is None, "an empty page with a cursor"
+        seen += page["chatIds"]
+        if cursor is None:
+            break
+    assert seen == sorted(live, reverse=True)
+    assert calls.count("Query") > 4 * len(live)  # deeper than the old bound of 4 Queries per page

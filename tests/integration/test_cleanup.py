@@ -23,6 +23,7 @@ from aurora_chats.dal.keys import (
     USER_STATE_SK,
     chat_pk,
     chat_record_key,
+    is_deleted_chat_sk,
     is_message_sk,
     user_pk,
     user_state_key,
@@ -190,9 +191,14 @@ def keys_of(items: list[Item]) -> set[tuple[str, str]]:
 
 
 def leftovers(ddb: Any, chat_id: int, user: str) -> list[Item]:
-    """Every item the chat left anywhere: its partition, the user's list entry, idempotency records naming it."""
+    """Every item the chat left anywhere: its partition, the user's list entry, idempotency records naming it -
+    all but the delete's tombstone, which is meant to stay until its TTL (24 h: a repeated delete answers 200)."""
     chat_items = partition(ddb, chat_pk(chat_id))
-    user_items = [i for i in partition(ddb, user_pk(user)) if i.get("chatId", {}).get("N") == str(chat_id)]
+    user_items = [
+        i
+        for i in partition(ddb, user_pk(user))
+        if i.get("chatId", {}).get("N") == str(chat_id) and not is_deleted_chat_sk(i["SK"]["S"])
+    ]
     return chat_items + user_items
 
 
@@ -235,7 +241,10 @@ def test_deleting_a_chat_with_2000_messages_purges_all_of_it_through_the_real_st
         for i in others_before
         if i.get("chatId", {}).get("N") != str(doomed) and i["SK"]["S"] != USER_STATE_SK
     ]
-    remaining = [i for i in table_items(ddb) if i["SK"]["S"] != USER_STATE_SK]
+    # the user's state item (count) changes; the delete leaves a 24 h tombstone
+    remaining = [
+        i for i in table_items(ddb) if i["SK"]["S"] != USER_STATE_SK and not is_deleted_chat_sk(i["SK"]["S"])
+    ]
     assert sorted(map(json.dumps, remaining)) == sorted(map(json.dumps, others_before))
     assert {kept, bobs} <= {int(i["chatId"]["N"]) for i in table_items(ddb) if i["SK"]["S"] == CHAT_META_SK}
     # The DELETE counted the chat down; the purge (its list entry already gone) counts nothing more.
@@ -423,10 +432,12 @@ def test_user_deleted_removes_every_item_of_that_user_and_nothing_else(api: Api,
         grow_chat(ddb, chat, 30)
     bobs = start_chat(api, user="bob", key="k-a")
     grow_chat(ddb, bobs, 30)
+    assert api.delete(start_chat(api)).status == 200  # leaves a tombstone in alice's partition
     stream = Stream(ddb)
     stream.read()
     alice_keys = {k for chat in alices for k in keys_of(partition(ddb, chat_pk(chat)))}
     alice_keys |= keys_of(partition(ddb, user_pk("alice")))
+    assert any(is_deleted_chat_sk(sk) for _, sk in keys_of(partition(ddb, user_pk("alice"))))
     marker = (user_pk("alice"), USER_STATE_SK)
     assert marker in alice_keys  # her chat count, which becomes the deletion marker
     alice_keys.discard(marker)

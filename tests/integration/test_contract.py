@@ -100,6 +100,7 @@ def test_openapi_is_valid_openapi_3_1() -> None:
     ("operation_id", "method_name", "method", "path"),
     [
         ("getChatsForUser", "listForUser", "get", "/chats"),
+        ("getChatPagesForUser", "listPages", "get", "/chats/pages"),
         ("initializeChat", "initialize", "post", "/characters/{characterId}/chats"),
         ("deleteChat", "delete", "delete", "/chats/{chatId}"),
     ],
@@ -115,16 +116,28 @@ def test_each_operation_regenerates_the_documented_sdk_method(
     assert op["summary"] and op["description"]
 
 
-def test_list_paginates_by_cursor_and_retries_like_delete() -> None:
-    assert operation("getChatsForUser")["x-speakeasy-pagination"] == {
+def test_only_list_pages_paginates_by_cursor_with_no_results_stop() -> None:
+    """listForUser keeps the seed's return type (no PageIterator); listPages pages until nextCursor is null: with
+    no `results` the SDK never stops at an empty array (Speakeasy's pagination page, issue 12 item 5)."""
+    assert "x-speakeasy-pagination" not in operation("getChatsForUser")
+    assert operation("getChatPagesForUser")["x-speakeasy-pagination"] == {
         "type": "cursor",
         "inputs": [{"name": "cursor", "in": "parameters", "type": "cursor"}],
-        "outputs": {"nextCursor": "$.nextCursor", "results": "$.chatIds"},
+        "outputs": {"nextCursor": "$.nextCursor"},
     }
-    for operation_id in ("getChatsForUser", "deleteChat"):
+    for operation_id in ("initializeChat", "deleteChat"):
+        assert "x-speakeasy-pagination" not in operation(operation_id)
+
+
+def test_reads_and_the_retry_safe_delete_retry_connection_errors() -> None:
+    for operation_id, statuses in (
+        ("getChatsForUser", ["429", "503"]),
+        ("getChatPagesForUser", ["429", "503"]),
+        ("deleteChat", ["429", "503", "504"]),  # a repeat of a delete that happened answers the same 200
+    ):
         retries = operation(operation_id)["x-speakeasy-retries"]
         assert retries["strategy"] == "backoff"
-        assert retries["statusCodes"] == ["429", "503"]
+        assert retries["statusCodes"] == statuses
         assert retries["retryConnectionErrors"] is True
         backoff = retries["backoff"]
         assert 0 < backoff["initialInterval"] <= backoff["maxInterval"] <= backoff["maxElapsedTime"]
@@ -138,6 +151,7 @@ def test_initialize_retries_only_when_nothing_was_written_and_asks_for_an_idempo
     assert "Idempotency-Key" in op["description"]
     key = parameter("initializeChat", "Idempotency-Key")
     assert key["in"] == "header" and key["required"] is False
+    assert "fetchOptions" in key["description"]  # how SDK callers send it
     assert key["schema"] == {
         "type": "string",
         "minLength": 1,
@@ -146,14 +160,89 @@ def test_initialize_retries_only_when_nothing_was_written_and_asks_for_an_idempo
     }
 
 
+def test_the_seed_operations_hide_their_optional_inputs_from_the_sdk_signatures() -> None:
+    """`listForUser(options?)`, `initialize(characterId, options?)`, `delete(chatId, options?)` (SDK-CHATS.md):
+    every other parameter of theirs is optional and carries x-speakeasy-ignore; listPages shows limit and cursor."""
+    visible = {
+        operation_id: [
+            p["name"]
+            for p in operation(operation_id).get("parameters", [])
+            if not p.get("x-speakeasy-ignore")
+        ]
+        for operation_id in ("getChatsForUser", "initializeChat", "deleteChat", "getChatPagesForUser")
+    }
+    assert visible == {
+        "getChatsForUser": [],
+        "initializeChat": ["characterId"],
+        "deleteChat": ["chatId"],
+        "getChatPagesForUser": ["limit", "cursor"],
+    }
+    for operation_id in ("getChatsForUser", "initializeChat"):
+        for hidden in operation(operation_id)["parameters"]:
+            if hidden.get("x-speakeasy-ignore"):
+                assert hidden["x-speakeasy-ignore"] is True and hidden["required"] is False
+
+
+def test_seed_success_bodies_are_inline_so_the_sdk_returns_the_operations_types() -> None:
+    """Flat responses: a `$ref` body would come back as `components.X`; inline (named by its title) as the seed's
+    `operations.GetChatsForUserResponse` / `InitializeChatResponse` / `DeleteChatResponse`."""
+    schemas = document()["components"]["schemas"]
+    for operation_id, statuses in (
+        ("getChatsForUser", ("200",)),
+        ("initializeChat", ("200", "201")),
+        ("deleteChat", ("200",)),
+    ):
+        name = operation_id[0].upper() + operation_id[1:] + "Response"
+        assert name not in schemas
+        for status in statuses:
+            body = operation(operation_id)["responses"][status]["content"]["application/json"]["schema"]
+            assert "$ref" not in body and body["title"] == name and body["type"] == "object"
+    pages = operation("getChatPagesForUser")["responses"]["200"]["content"]["application/json"]["schema"]
+    assert pages == {"$ref": "#/components/schemas/ChatListPage"}
+
+
+def test_the_speakeasy_config_pins_a_regeneration_of_the_seed_sdk() -> None:
+    """`.speakeasy/workflow.yaml` (root) + `sdk/.speakeasy/gen.yaml` (the target's folder, where Speakeasy reads it)."""
+    import yaml
+
+    workflow = yaml.safe_load((ROOT / ".speakeasy" / "workflow.yaml").read_text(encoding="utf-8"))
+    assert re.fullmatch(r"\d+\.\d+\.\d+", workflow["speakeasyVersion"])  # pinned, never `latest`
+    (source,) = workflow["sources"].values()
+    assert [i["location"] for i in source["inputs"]] == ["./openapi.json"]
+    (target,) = workflow["targets"].values()
+    assert (target["target"], target["output"]) == ("typescript", "./sdk")
+    assert not (ROOT / ".speakeasy" / "gen.yaml").exists()
+    gen = yaml.safe_load((ROOT / "sdk" / ".speakeasy" / "gen.yaml").read_text(encoding="utf-8"))
+    ts = gen["typescript"]
+    assert gen["generation"]["sdkClassName"] == "AuroraChatbotSdk"  # -> class AuroraChatbotSDK (the seed's)
+    assert ts["packageName"] == "@aurora-interactive/chatbot-api-sdk"
+    # Every HTTP error class extends the base: `instanceof errors.SDKError` for each 4xx-5xx.
+    assert ts["baseErrorName"] == "SDKError" and ts["defaultErrorName"] not in ("SDKError", None)
+    assert ts["clientServerStatusCodesAsErrors"] is True
+    assert ts["imports"]["paths"]["errors"] == "models/errors"
+    assert ts["imports"]["paths"]["operations"] == "models/operations"
+    assert ts["maxMethodParams"] >= 1  # 0 would make initialize({ characterId }) and delete({ chatId })
+    assert ts["responseFormat"] == "flat"  # the body itself, as the seed returns it
+
+
+def _schemas_in(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        if "properties" in node:
+            yield node
+        for value in node.values():
+            yield from _schemas_in(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _schemas_in(value)
+
+
 def test_every_id_is_a_json_safe_positive_integer() -> None:
     bounds = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
     for operation_id, name in (("initializeChat", "characterId"), ("deleteChat", "chatId")):
         schema = parameter(operation_id, name)["schema"]
         assert {key: schema[key] for key in bounds} == bounds
-    schemas = document()["components"]["schemas"]
     seen = 0
-    for model in schemas.values():
+    for model in _schemas_in(document()):
         for name, prop in model.get("properties", {}).items():
             if name in {"chatId", "characterId"}:
                 assert {key: prop[key] for key in bounds} == bounds, name
@@ -161,7 +250,7 @@ def test_every_id_is_a_json_safe_positive_integer() -> None:
             if name == "chatIds":
                 assert {key: prop["items"][key] for key in bounds} == bounds
                 seen += 1
-    assert seen >= 6
+    assert seen == 9  # ChatSummary 2, ChatListPage 1, the inline bodies: list 1, initialize 2 x 2, delete 1
 
 
 def test_no_schema_keeps_pydantic_bound_keywords() -> None:
@@ -180,14 +269,15 @@ def test_no_schema_keeps_pydantic_bound_keywords() -> None:
     assert leftovers == []
 
 
-def test_limit_and_cursor_are_bounded() -> None:
-    assert parameter("getChatsForUser", "limit")["schema"] == {
+@pytest.mark.parametrize("operation_id", ["getChatsForUser", "getChatPagesForUser"])
+def test_limit_and_cursor_are_bounded(operation_id: str) -> None:
+    assert parameter(operation_id, "limit")["schema"] == {
         "type": "integer",
         "minimum": 1,
         "maximum": 100,
         "default": 20,
     }
-    cursor = parameter("getChatsForUser", "cursor")["schema"]
+    cursor = parameter(operation_id, "cursor")["schema"]
     assert cursor["type"] == "string" and cursor["maxLength"] == 64
 
 
@@ -195,6 +285,7 @@ def test_responses_use_real_status_codes_and_one_problem_schema() -> None:
     every = {"400", "401", "413", "429", "431", "500", "503"}
     expected = {
         "getChatsForUser": {"200", *every},
+        "getChatPagesForUser": {"200", *every},
         "initializeChat": {"200", "201", "403", "404", "409", "504", *every},
         "deleteChat": {"200", "403", "404", "504", *every},
     }
@@ -228,9 +319,7 @@ def test_responses_use_real_status_codes_and_one_problem_schema() -> None:
     created = operation("initializeChat")["responses"]
     for status in ("200", "201"):
         assert created[status]["headers"]["Location"]["required"] is True
-        assert created[status]["content"]["application/json"]["schema"] == {
-            "$ref": "#/components/schemas/InitializeChatResponse"
-        }
+        assert created[status]["content"]["application/json"]["schema"]["title"] == "InitializeChatResponse"
 
 
 def test_bearer_jwt_applies_everywhere_and_servers_name_local_and_deployed() -> None:
@@ -242,9 +331,15 @@ def test_bearer_jwt_applies_everywhere_and_servers_name_local_and_deployed() -> 
         "description": spec["components"]["securitySchemes"]["bearerAuth"]["description"],
     }
     assert spec["security"] == [{"bearerAuth": []}]
-    urls = [server["url"] for server in spec["servers"]]
-    assert urls[0] == "http://127.0.0.1:3000"
-    assert any("execute-api" in url for url in urls[1:])
+    # servers[0] is the generated SDK's default (`new AuroraChatbotSDK()`): the deployed API, never localhost.
+    deployed, local = spec["servers"]
+    assert (
+        deployed["url"] == "https://{apiId}.execute-api.{region}.amazonaws.com"
+    )  # `$default` stage: no stage
+    assert set(deployed["variables"]) == {"apiId", "region"}
+    assert all(v["default"] and v["description"] for v in deployed["variables"].values())
+    assert local["url"] == "http://127.0.0.1:3000"
+    assert not any("x-speakeasy-server-id" in server for server in spec["servers"])  # keeps `serverIdx`
 
 
 def test_examples_use_the_sdk_values() -> None:
@@ -303,6 +398,14 @@ def test_spectral_oas_ruleset_reports_no_errors_or_warnings(npm: Path) -> None:
     findings = json.loads(result.stdout or "[]")
     problems = [f"{f['code']} {'.'.join(map(str, f['path']))}: {f['message']}" for f in findings]
     assert problems == [], result.stderr
+
+
+def test_the_typescript_clients_server_list_is_the_documents() -> None:
+    block = re.search(
+        r"export const ServerList = \[(.*?)\] as const;", (CONTRACT / "client.ts").read_text(), re.S
+    )
+    assert block is not None
+    assert re.findall(r'"([^"]+)"', block.group(1)) == [server["url"] for server in document()["servers"]]
 
 
 def test_typescript_client_makes_the_sdk_calls_with_the_documented_types(npm: Path) -> None:

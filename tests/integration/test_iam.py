@@ -166,8 +166,9 @@ def initialize_scenarios(api: Api) -> None:
 def delete_scenarios(api: Api) -> None:
     chat = api.initialize(330905).json["chatId"]
     api.delete(chat)
-    api.delete(chat)  # 404
+    api.delete(chat)  # a repeat: the same 200 (the tombstone is read)
     api.delete(chat, user="bob")  # someone else's: 404
+    api.delete(99)  # never existed: 404
 
 
 SCENARIOS: dict[str, tuple[str, Scenario]] = {

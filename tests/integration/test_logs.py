@@ -224,7 +224,8 @@ def test_chats_created_and_deleted_are_counted_once_per_real_change_with_no_user
     created = call("initialize", key="m-1")
     call("initialize", key="m-1")  # replay: nothing created
     call("delete", chat_id=created.json["chatId"])
-    call("delete", chat_id=created.json["chatId"])  # 404: nothing deleted
+    call("delete", chat_id=created.json["chatId"])  # the repeat: the same 200, nothing deleted
+    call("delete", chat_id=99)  # 404: nothing deleted
     documents = emf_documents(capsys.readouterr().out)
     assert metric_values(documents, "ChatsCreated") == [1.0]
     assert metric_values(documents, "ChatsDeleted") == [1.0]

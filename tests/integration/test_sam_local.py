@@ -60,7 +60,7 @@ def test_deployed_routes_are_authorised_by_the_jwt_authorizer_only() -> None:
                 assert "Auth" not in event["Properties"], f"{name}: a route may not opt out of the authorizer"
         assert "LOCAL_JWT_SECRET" not in _variables(function)
         assert "AURORA_SAM_HANDLER" not in _variables(function)
-    assert routes == 3
+    assert routes == 4  # GET /chats, GET /chats/pages (the same function), POST initialize, DELETE
     text = (ROOT / "template.yaml").read_text()
     assert "sam_auth" not in text and "aurora_sam_auth" not in text and AUTH_LAYER_ID not in text
     assert "AWS::Lambda::Permission" not in json.dumps(template)  # no other way in than the API's own

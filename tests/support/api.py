@@ -17,7 +17,7 @@ from tests.support.context import FakeContext
 
 @dataclass
 class Api:
-    """Calls the three API handlers with real HTTP API v2 events, as API Gateway would."""
+    """Calls the API handlers with real HTTP API v2 events, as API Gateway would."""
 
     def call(
         self,
@@ -36,8 +36,11 @@ class Api:
             if name is not None:
                 claims["name"] = name
         segments = path.strip("/").split("/")
+        params: dict[str, str]
         if method == "GET" and segments == ["chats"]:
             function, route, params = "list_chats", "GET /chats", {}
+        elif method == "GET" and segments == ["chats", "pages"]:
+            function, route, params = "list_chats", "GET /chats/pages", {}
         elif (
             method == "POST" and len(segments) == 3 and segments[0] == "characters" and segments[2] == "chats"
         ):
@@ -56,6 +59,9 @@ class Api:
 
     def list(self, user: str | None = "alice", query: str = "") -> Response:
         return self.call("GET", "/chats", user=user, query=query)
+
+    def list_pages(self, user: str | None = "alice", query: str = "") -> Response:
+        return self.call("GET", "/chats/pages", user=user, query=query)
 
     def initialize(
         self, character_id: int | str = 330905, user: str | None = "alice", key: str | None = None, **kw: Any

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aurora_chats.dal import keys
+from aurora_chats.dal.chats import DELETED_CHAT_TTL_SECONDS
 from aurora_chats.errors import (
     AccountDeleted,
     ChatIdCollision,
@@ -26,6 +27,7 @@ class InMemoryChats:
     chats: dict[int, Chat] = field(default_factory=dict)
     messages: dict[int, list[Message]] = field(default_factory=dict)
     idempotency: dict[tuple[str, str], IdempotencyRecord] = field(default_factory=dict)
+    tombstones: dict[tuple[str, int], int] = field(default_factory=dict)  # (user, chat) -> expiresAt
     character_reads: int = 0
     now_epoch: int = 0
     # The user-state items: chat counts, and the users whose deletion marker exists.
@@ -89,7 +91,7 @@ class InMemoryChats:
             return ChatPage(chats=page[:limit], last_chat_id=page[limit - 1].chat_id)
         return ChatPage(chats=page, last_chat_id=None)
 
-    def delete_chat(self, user_id: str, chat_id: int, now_epoch: int) -> None:
+    def delete_chat(self, user_id: str, chat_id: int, now_epoch: int) -> bool:
         if user_id in self.deleted_users:
             raise AccountDeleted()
         chat = self.chats.get(chat_id)
@@ -98,9 +100,13 @@ class InMemoryChats:
             or chat.user_id != user_id
             or (chat.expires_at is not None and chat.expires_at <= now_epoch)
         ):
+            if self.tombstones.get((user_id, chat_id), 0) > now_epoch:
+                return False  # this user's own delete, repeated within 24 h
             raise ChatNotFound(chat_id)
         del self.chats[chat_id]
         self.chat_counts[user_id] -= 1
+        self.tombstones[(user_id, chat_id)] = now_epoch + DELETED_CHAT_TTL_SECONDS
+        return True
 
     def expire(self, chat_id: int) -> None:
         """TTL removed the chat record and the purge removed its list entry (one decrement, like the DAL's)."""

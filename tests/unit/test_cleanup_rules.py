@@ -11,6 +11,7 @@ from aurora_chats.dal.keys import (
     chat_id_from_entry_sk,
     chat_id_from_pk,
     chat_pk,
+    deleted_chat_sk,
     idempotency_sk,
     is_user_chat_entry_sk,
     message_sk,
@@ -58,6 +59,9 @@ def test_template_filter_passes_only_removals_of_chat_records() -> None:
     assert not matches_criteria(stream_filter(), record("MODIFY", chat_pk(42), CHAT_META_SK))
     assert not matches_criteria(stream_filter(), record("REMOVE", chat_pk(42), message))
     assert not matches_criteria(stream_filter(), record("REMOVE", ALICE, user_chat_sk(42)))
+    # A delete's tombstone: written with the delete, later removed by TTL; neither is a chat removal.
+    assert not matches_criteria(stream_filter(), record("INSERT", ALICE, deleted_chat_sk(42)))
+    assert not matches_criteria(stream_filter(), record("REMOVE", ALICE, deleted_chat_sk(42)))
     assert not matches_criteria(stream_filter(), record("INSERT", chat_pk(42), message))
 
 

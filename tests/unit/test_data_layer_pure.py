@@ -92,8 +92,11 @@ def test_items_read_back_as_what_was_written() -> None:
 
 
 def test_retention_reaches_every_item_of_a_chat() -> None:
-    for item in (chat_item(CHAT), user_entry_item(CHAT), message_item(CHAT, MESSAGE)):
+    for item in (chat_item(CHAT), message_item(CHAT, MESSAGE)):
         assert item["expiresAt"] == {"N": "99"}
+    # The list entry ends with the chat too, but not by TTL: only the purge removes it, counting the chat down.
+    entry = user_entry_item(CHAT)
+    assert entry["listedUntil"] == {"N": "99"} and "expiresAt" not in entry
     forever = Chat(chat_id=8, user_id="alice", character_id=1, created_at=CREATED)
     assert "expiresAt" not in chat_item(forever) and "idempotencyKey" not in chat_item(forever)
 

@@ -34,6 +34,7 @@ def test_every_api_function_has_its_route_and_no_wildcard_permissions() -> None:
     }
     assert routes == {
         ("GET", "/chats"): "ListChatsFunction",
+        ("GET", "/chats/pages"): "ListChatsFunction",
         ("POST", "/characters/{characterId}/chats"): "InitializeChatFunction",
         ("DELETE", "/chats/{chatId}"): "DeleteChatFunction",
     }

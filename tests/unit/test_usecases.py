@@ -142,6 +142,40 @@ def test_delete_of_someone_elses_chat_is_not_found(repo: InMemoryChats) -> None:
     assert chat.chat_id in repo.chats
 
 
+def test_a_repeated_delete_by_the_same_user_answers_alike_for_24_hours(repo: InMemoryChats) -> None:
+    chat, _ = usecases.initialize_chat(repo, SETTINGS, "alice", "A", 330905, None)
+    deleted_at = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+    first, deleted_now = usecases.delete_chat(repo, "alice", chat.chat_id, lambda: deleted_at)
+    assert deleted_now and chat.chat_id not in repo.chats
+    later = deleted_at + timedelta(hours=23, minutes=59)
+    assert usecases.delete_chat(repo, "alice", chat.chat_id, lambda: later) == (first, False)
+    with pytest.raises(ChatNotFound):  # the tombstone is the deleter's own
+        usecases.delete_chat(repo, "bob", chat.chat_id, lambda: later)
+    with pytest.raises(ChatNotFound):  # and it expires
+        usecases.delete_chat(repo, "alice", chat.chat_id, lambda: deleted_at + timedelta(hours=24))
+
+
+def test_paging_through_long_expired_runs_reaches_every_live_chat(repo: InMemoryChats) -> None:
+    clock = Clock()
+    live: list[int] = []
+    for n in range(60):  # 1 live chat, then 19 already expired but not yet deleted by TTL, three times over
+        chat = usecases.initialize_chat(repo, SETTINGS, "alice", "A", 330905, None, clock)[0]
+        if n % 20 == 0:
+            live.append(chat.chat_id)
+        else:
+            repo.chats[chat.chat_id] = repo.chats[chat.chat_id].model_copy(update={"expires_at": 1})
+    seen: list[int] = []
+    cursor = None
+    while True:
+        page = usecases.list_chats(repo, SETTINGS, "alice", 1, cursor, clock)
+        assert page.chat_ids or page.next_cursor is None, "an empty page with a cursor"
+        seen.extend(page.chat_ids)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == sorted(live, reverse=True)
+
+
 def test_expired_chat_is_hidden_and_not_deletable(repo: InMemoryChats) -> None:
     retention = dataclasses.replace(SETTINGS, chat_retention_days=1)
     past = datetime(2020, 1, 1, tzinfo=UTC)
@@ -255,13 +289,14 @@ def test_a_delete_that_meets_a_concurrent_write_is_retried(repo: InMemoryChats) 
     chat_id = usecases.initialize_chat(repo, SETTINGS, "alice", "Alice", 330905, None)[0].chat_id
     real, conflicts = repo.delete_chat, [WriteConflict()]
 
-    def delete_once_conflicting(user_id: str, chat_id: int, now_epoch: int) -> None:
+    def delete_once_conflicting(user_id: str, chat_id: int, now_epoch: int) -> bool:
         if conflicts:
             raise conflicts.pop()
-        real(user_id, chat_id, now_epoch)
+        return real(user_id, chat_id, now_epoch)
 
     repo.delete_chat = delete_once_conflicting  # type: ignore[method-assign]
-    assert usecases.delete_chat(repo, "alice", chat_id).deleted
+    response, deleted_now = usecases.delete_chat(repo, "alice", chat_id)
+    assert response.deleted and deleted_now
     assert chat_id not in repo.chats and not conflicts
 
 

@@ -30,14 +30,17 @@ idempotency record         ``USER#<userId>``            ``IDEMPOTENCY#<key>``   
 user state                 ``USER#<userId>``            ``STATE``                       chatCount; the deletion marker:
                                                                                         deletedAt, expiresAt (now +
                                                                                         the deleted-account window)
+deleted-chat tombstone     ``USER#<userId>``            ``DELETED#<chatId, 16 digits>`` chatId, expiresAt (24 h)
 =========================  ===========================  ==============================  ==============================
 
 =====================  ==========================================================================================
 operation              DynamoDB calls
 =====================  ==========================================================================================
 list                   1 strongly consistent ``Query`` on ``USER#<userId>``, ``begins_with(SK, "CHAT#")``,
-                       descending (chat ids are time-ordered, so newest first), entries past ``listedUntil``
-                       filtered out (the user-state item is not under ``CHAT#``: never read)
+                       descending (chat ids are time-ordered, so newest first), ``Limit`` = page size + 1, entries
+                       past ``listedUntil`` filtered out (the user-state item and tombstones are not under
+                       ``CHAT#``: never read); only when it found nothing live and more remain, further Queries
+                       without ``Limit`` (up to 1 MB each) until a live entry or the end
 initialize             ``GetItem`` of the character (skipped while cached), then 1 ``TransactWriteItems``: chat
                        (``attribute_not_exists``), user entry, first message, user state (``ADD chatCount 1`` if
                        ``attribute_not_exists(deletedAt) AND chatCount < :max``, ``ALL_OLD`` on failure: a
@@ -45,8 +48,12 @@ initialize             ``GetItem`` of the character (skipped while cached), then
 initialize replay      the same ``TransactWriteItems`` is cancelled by the idempotency record's condition, which
                        returns the stored record; 1 consistent ``GetItem`` confirms the chat still exists
 delete                 1 ``TransactWriteItems``: chat record (condition: owned by the caller and not expired), the
-                       user entry (``attribute_exists``) and the user state (``ADD chatCount -1`` if
-                       ``attribute_not_exists(deletedAt)``); a cancelled state condition is the 403, another the 404
+                       user entry (``attribute_exists``), the user state (``ADD chatCount -1`` if
+                       ``attribute_not_exists(deletedAt)``) and a Put of the caller's tombstone (expiresAt = now +
+                       24 h); a cancelled state condition is the 403
+delete repeat          the cancelled ``TransactWriteItems`` + 1 consistent ``GetItem`` of the caller's tombstone:
+                       found and unexpired -> the same 200; else "not found" (someone else's tombstone is in their
+                       partition, never read)
 chat partition page    (cleanup) 1 strongly consistent keys-only ``Query`` of ``CHAT#<chatId>`` (``PAGE_SIZE`` keys)
 user page              (cleanup) 1 strongly consistent keys-only ``Query`` of ``USER#<userId>`` (``PAGE_SIZE``
                        keys); a list entry's SK names its chat record (``CHAT#<chatId>`` / ``META``); the

@@ -20,6 +20,7 @@ from aurora_chats.dal.items import (
     chat_from,
     chat_item,
     chat_summary_from,
+    deleted_chat_item,
     idempotency_from,
     idempotency_item,
     message_item,
@@ -45,7 +46,10 @@ if TYPE_CHECKING:
 # Positions in initialize's transaction: chat 0, list entry 1, first message 2, user state 3, idempotency record 4.
 _STATE = 3
 _IDEMPOTENCY = 4
-MAX_QUERIES_PER_PAGE = 4  # see list_chats: extra reads only past pages made entirely of expired entries
+DELETED_CHAT_TTL_SECONDS = 24 * 3600  # how long a repeated DELETE of a deleted chat still answers 200
+# See list_chats: the Limit of the reads that follow a first Query which found only expired entries. None = no Limit
+# (each reads up to DynamoDB's 1 MB page); tests set a small one to run the loop deep on moto, which has no 1 MB cap.
+FOLLOW_UP_QUERY_LIMIT: int | None = None
 
 
 class DynamoDBChatRepository:
@@ -223,19 +227,24 @@ class DynamoDBChatRepository:
         if after_chat_id is not None:
             # Built from the caller's own user id: no cursor can point a query at another partition.
             params["ExclusiveStartKey"] = keys.user_entry_key(user_id, after_chat_id)
-        # Normally ONE Query. Only when every entry it read was expired (TTL deletes lazily) and more remain does it
-        # read on, a bounded number of times, so that a page is not empty while older live chats exist: an SDK that
-        # stops paging at an empty page would otherwise miss them.
-        for attempt in range(1, MAX_QUERIES_PER_PAGE + 1):
+        # Normally ONE Query (limit + 1 entries). Only when every entry it read was expired (TTL deletes lazily) and
+        # more remain does it read on - without the small Limit, so each further Query reads up to 1 MB (~10,000
+        # entries, 256 RCU) - until it finds a live entry or the partition's end: no page is empty while a cursor is
+        # given, however long the run of expired entries (an SDK that stops paging at an empty page would miss the
+        # older live chats otherwise).
+        while True:
             try:
                 response = self.client.query(**params)
             except errors.TRANSPORT_ERRORS as exc:
                 raise (errors.unavailable(exc) or exc) from exc
             items = response.get("Items", [])
             last_key = response.get("LastEvaluatedKey")
-            if items or last_key is None or attempt == MAX_QUERIES_PER_PAGE:
+            if items or last_key is None:
                 break
             params["ExclusiveStartKey"] = last_key  # from our own query of the caller's partition
+            params.pop("Limit", None)
+            if FOLLOW_UP_QUERY_LIMIT is not None:
+                params["Limit"] = FOLLOW_UP_QUERY_LIMIT
         chats = [chat_summary_from(item) for item in items]
         if len(chats) > limit:
             return ChatPage(chats=chats[:limit], last_chat_id=chats[limit - 1].chat_id)
@@ -243,7 +252,7 @@ class DynamoDBChatRepository:
             return ChatPage(chats=chats, last_chat_id=keys.chat_id_from_entry_sk(last_key["SK"]["S"]))
         return ChatPage(chats=chats, last_chat_id=None)
 
-    def delete_chat(self, user_id: str, chat_id: int, now_epoch: int) -> None:
+    def delete_chat(self, user_id: str, chat_id: int, now_epoch: int) -> bool:
         items: list[Any] = [
             {
                 "Delete": {
@@ -273,6 +282,7 @@ class DynamoDBChatRepository:
                 }
             },
         ]
+        items.append(self._tombstone_put(user_id, chat_id, now_epoch))
         try:
             self.client.transact_write_items(TransactItems=items, ClientRequestToken=str(uuid.uuid4()))
         except errors.TRANSPORT_ERRORS as exc:
@@ -281,11 +291,34 @@ class DynamoDBChatRepository:
             if len(codes) > 2 and codes[2] == "ConditionalCheckFailed":
                 raise AccountDeleted() from exc
             if "ConditionalCheckFailed" in codes[:2]:
+                if self._deleted_by(user_id, chat_id, now_epoch):
+                    return False  # a repeat of this caller's own delete (e.g. an SDK retry after a lost 200)
                 raise ChatNotFound(chat_id) from exc
             failure = errors.cancelled(codes)
             if failure is not None:
                 raise failure from exc
             raise
+        return True
+
+    # -- retry-safe delete: a tombstone in the caller's own partition, written by the delete's transaction
+
+    def _tombstone_put(self, user_id: str, chat_id: int, now_epoch: int) -> dict[str, Any]:
+        """One more Put in the delete's transaction (~70-byte item: +2 WCU, transactional), expiring by TTL."""
+        item = deleted_chat_item(user_id, chat_id, now_epoch + DELETED_CHAT_TTL_SECONDS)
+        return {"Put": {"TableName": self.table_name, "Item": item}}
+
+    def _deleted_by(self, user_id: str, chat_id: int, now_epoch: int) -> bool:
+        """Whether this user deleted this chat within the tombstone's lifetime: 1 consistent GetItem (1 RCU).
+
+        Only the caller's partition is read, so another user's delete of the same id is never found (404)."""
+        try:
+            response = self.client.get_item(
+                TableName=self.table_name, Key=keys.deleted_chat_key(user_id, chat_id), ConsistentRead=True
+            )
+        except errors.TRANSPORT_ERRORS as exc:
+            raise (errors.unavailable(exc) or exc) from exc
+        item = response.get("Item")
+        return item is not None and int(item["expiresAt"]["N"]) > now_epoch  # TTL deletes lazily
 
 
 _repository: ChatRepository | None = None

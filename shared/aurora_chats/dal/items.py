@@ -9,6 +9,7 @@ from aurora_chats.dal.keys import (
     character_key,
     chat_pk,
     chat_record_key,
+    deleted_chat_key,
     idempotency_key,
     idempotency_key_from_sk,
     key,
@@ -74,6 +75,16 @@ def user_entry_item(chat: Chat) -> Item:
     if chat.expires_at is not None:
         item[LISTED_UNTIL] = n(chat.expires_at)
     return item
+
+
+def deleted_chat_item(user_id: str, chat_id: int, expires_at: int) -> Item:
+    """The tombstone a delete leaves in the user's partition: ~70 bytes, removed by TTL after ``expires_at``."""
+    return {
+        **deleted_chat_key(user_id, chat_id),
+        "type": s("deletedChat"),
+        "chatId": n(chat_id),
+        "expiresAt": n(expires_at),
+    }
 
 
 def _message_attributes(message: Message) -> Item:

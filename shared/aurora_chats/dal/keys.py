@@ -19,6 +19,9 @@ MESSAGE_PREFIX = "MSG#"
 IDEMPOTENCY_PREFIX = "IDEMPOTENCY#"
 # The user's state item (chat count, deletion marker). Not under CHAT#: the list query never reads it.
 USER_STATE_SK = "STATE"
+DELETED_PREFIX = (
+    "DELETED#"  # a user's tombstone of a chat they deleted (retry-safe delete, expires after 24 h)
+)
 CHAT_ID_DIGITS = 16  # a list entry's SK zero-pads the chat id so that the SK order is the id order
 
 Key = dict[str, Any]
@@ -51,6 +54,10 @@ def idempotency_sk(key: str) -> str:
     return f"{IDEMPOTENCY_PREFIX}{key}"
 
 
+def deleted_chat_sk(chat_id: int) -> str:
+    return f"{DELETED_PREFIX}{chat_id:0{CHAT_ID_DIGITS}d}"
+
+
 def key(pk: str, sk: str) -> Key:
     """A key in DynamoDB JSON."""
     return {"PK": {"S": pk}, "SK": {"S": sk}}
@@ -74,6 +81,11 @@ def idempotency_key(user_id: str, idem_key: str) -> Key:
 
 def user_state_key(user_id: str) -> Key:
     return key(user_pk(user_id), USER_STATE_SK)
+
+
+def deleted_chat_key(user_id: str, chat_id: int) -> Key:
+    """The tombstone of a chat the user deleted: in the user's own partition, so nobody else's delete finds it."""
+    return key(user_pk(user_id), deleted_chat_sk(chat_id))
 
 
 # ---------------------------------------------------------------- parsers and predicates
@@ -126,6 +138,10 @@ def is_message_sk(sk: str) -> bool:
 
 def is_idempotency_sk(sk: str) -> bool:
     return sk.startswith(IDEMPOTENCY_PREFIX)
+
+
+def is_deleted_chat_sk(sk: str) -> bool:
+    return sk.startswith(DELETED_PREFIX)
 
 
 def is_character_pk(pk: str) -> bool:
