@@ -64,6 +64,7 @@ def _warm(_: int) -> int:
     from aurora_chats.dal.client import get_client
 
     get_client().describe_table(TableName=TABLE)
+    time.sleep(0.02)  # hold this worker a moment, so the other workers take the next tasks
     return os.getpid()
 
 
@@ -143,7 +144,12 @@ def pool(moto_server: MotoServer) -> Iterator[ProcessPoolExecutor]:
 def race(pool: ProcessPoolExecutor, server_ddb: Any) -> Any:
     """Run requests at the same instant, one per warm worker process."""
     # Every worker holds a warm client before the start line, so no request pays a cold start.
-    pids = set(pool.map(_warm, range(WORKERS * 3)))
+    # On a loaded machine one early worker can take every warm-up task: warm in rounds until all have answered.
+    pids: set[int] = set()
+    for _ in range(50):
+        pids |= set(pool.map(_warm, range(WORKERS * 3)))
+        if len(pids) == WORKERS:
+            break
     assert len(pids) == WORKERS, "every worker must be up before the race starts"
 
     def run(
