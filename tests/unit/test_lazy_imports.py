@@ -223,3 +223,79 @@ print(json.dumps({"first": first, "other version": lazy_imports.install(),
 """
     )
     assert result == {"first": ["module", "module"], "other version": False, "left alone": [False, False]}
+
+
+# ---------------------------------------------------------------- aurora_chats.http.remember_parameter_kinds
+
+
+def test_request_validation_remembers_powertools_own_parameter_kinds() -> None:
+    """Every parameter of every route gets the kind Powertools' ``is_scalar_field`` gives it, asked again or not."""
+    from aurora_chats.http import remember_parameter_kinds
+    from aws_lambda_powertools.event_handler.middlewares import openapi_validation
+    from aws_lambda_powertools.event_handler.openapi.compat import is_scalar_field
+
+    from tests.support.loader import load_function
+
+    assert remember_parameter_kinds()
+    remembered = openapi_validation.is_scalar_field  # type: ignore[attr-defined]
+    assert remembered.__wrapped__ is is_scalar_field  # type: ignore[attr-defined]
+    assert remember_parameter_kinds()
+    assert openapi_validation.is_scalar_field is remembered  # type: ignore[attr-defined]  # never wrapped twice
+    checked = 0
+    for name in ("list_chats", "initialize_chat", "delete_chat"):
+        app = load_function(name).app
+        for route in app._static_routes + app._dynamic_routes:
+            dependant = route.dependant
+            for field in (
+                dependant.path_params
+                + dependant.query_params
+                + dependant.header_params
+                + dependant.cookie_params
+            ):
+                assert remembered(field) is is_scalar_field(field)
+                assert remembered(field) is is_scalar_field(field)
+                checked += 1
+    assert checked >= 4  # limit, cursor, characterId, Idempotency-Key, chatId
+
+
+def test_query_and_header_values_are_normalised_as_without_it() -> None:
+    """The remembered kind only skips re-deriving it: each request's values are normalised by Powertools as before
+    (single values, comma-joined and repeated values, missing ones), with and without it in the same requests."""
+    script = """
+import json
+from typing import Annotated
+import aurora_chats.http as http
+from aws_lambda_powertools.event_handler.openapi.params import Header, Query
+from aurora_local.events import http_api_event
+from tests.support.context import FakeContext
+
+if {disabled}:
+    http.remember_parameter_kinds = lambda: False
+app = http.create_app()
+
+@app.get("/echo")
+def echo(
+    word: Annotated[str, Query()] = "-",
+    words: Annotated[list[str] | None, Query()] = None,
+    tag: Annotated[str | None, Header(alias="x-tag")] = None,
+) -> dict[str, object]:
+    return {{"word": word, "words": words, "tag": tag}}
+
+handler = http.api_handler(app)
+answers = []
+for query, multi in (("word=a", None), ("word=a,b", None), ("word=a&word=b", {{"word": ["a", "b"]}}),
+                     ("", None), ("words=x&words=y", {{"words": ["x", "y"]}}), ("word=c", None)):
+    event = http_api_event("GET", "/echo", raw_query=query, claims={{"sub": "alice"}}, headers={{"x-tag": "t1"}})
+    if multi:
+        event["queryStringParameters"] = {{name: ",".join(values) for name, values in multi.items()}}
+    answer = handler(event, FakeContext())
+    answers.append([answer["statusCode"], json.loads(answer["body"])])
+from aws_lambda_powertools.event_handler.middlewares import openapi_validation
+print(json.dumps([hasattr(openapi_validation.is_scalar_field, "__wrapped__"), answers]))
+"""
+    remembered, answers = _run(script.format(disabled=False))
+    plain, expected = _run(script.format(disabled=True))
+    assert (remembered, plain) == (True, False)
+    assert answers == expected
+    assert answers[0] == [200, {"word": "a", "words": None, "tag": "t1"}]
+    assert answers[4] == [200, {"word": "-", "words": ["x", "y"], "tag": "t1"}]
