@@ -19,4 +19,12 @@ HTTP edge              ``http`` (resolver, problems, caller, ``api_handler``), `
 =====================  =====================================================================================
 
 Nothing here imports ``functions/``, ``aurora_local``, ``aurora_ops``, ``bench`` or ``tests``.
+
+Importing the package first installs :mod:`aurora_chats.lazy_imports` (before any of its modules imports
+Powertools): Powertools' ``event_handler`` and ``utilities.data_classes`` then load only the resolver and the event
+classes a function uses.
 """
+
+from aurora_chats import lazy_imports
+
+lazy_imports.install()
