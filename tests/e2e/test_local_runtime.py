@@ -16,6 +16,7 @@ import jwt
 import pytest
 import requests
 from aurora_chats.dal import keys
+from aurora_chats.dal.items import LISTED_UNTIL
 
 from tests.support.env import ROOT
 from tests.support.local_runtime import (
@@ -380,7 +381,7 @@ def test_next_cursor_reaches_every_live_chat_past_long_runs_of_expired_entries(
                     "chatId": {"N": str(chat_id + step)},
                     "characterId": {"N": str(CHARACTER)},
                     "createdAt": {"S": "2026-01-01T00:00:00.000Z"},
-                    "expiresAt": {"N": expired_at},
+                    LISTED_UNTIL: {"N": expired_at},  # a list entry's end of retention (purged, not TTL'd)
                 },
             )
     seen: list[int] = []
