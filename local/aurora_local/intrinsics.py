@@ -100,13 +100,15 @@ class Resolver:
 
     def resolve_tree(self, value: Any) -> Any:
         """A property value with every ``Fn::If`` decided and ``!Ref AWS::NoValue`` dropped (from lists and maps),
-        and every other string-valued intrinsic resolved; the structure (lists, maps) is kept."""
+        every other intrinsic resolved to its string; literals and the structure (lists, maps) are kept."""
         if isinstance(value, dict) and len(value) == 1 and "Fn::If" in value:
             return self.resolve_tree(self._if(value["Fn::If"]))
         if isinstance(value, dict) and not _is_intrinsic(value):
             return {k: self.resolve_tree(v) for k, v in value.items() if not _is_no_value(v, self)}
         if isinstance(value, list):
             return [self.resolve_tree(v) for v in value if not _is_no_value(v, self)]
+        if isinstance(value, bool | int | float | str):
+            return value  # literals keep their YAML type (PointInTimeRecoveryEnabled: true stays a bool)
         return self.resolve(value)
 
     def resolve(self, value: Any) -> str:
