@@ -342,7 +342,9 @@ def test_a_plain_table_template_builds_the_same_table(ddb: Any, tmp_path: Path) 
     ours = ddb.describe_table(TableName=TABLE)["Table"]
     for key in ("KeySchema", "AttributeDefinitions", "StreamSpecification", "BillingModeSummary"):
         assert plain.get(key) == ours.get(key), key
-    assert ddb.describe_time_to_live(TableName="plain")["TimeToLiveDescription"]["AttributeName"] == "expiresAt"
+    assert (
+        ddb.describe_time_to_live(TableName="plain")["TimeToLiveDescription"]["AttributeName"] == "expiresAt"
+    )
 
 
 def _expired_entries(ddb: Any, user: str, chat_ids: list[int]) -> None:
