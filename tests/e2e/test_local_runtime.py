@@ -380,7 +380,8 @@ def test_next_cursor_reaches_every_live_chat_past_long_runs_of_expired_entries(
                     "chatId": {"N": str(chat_id + step)},
                     "characterId": {"N": str(CHARACTER)},
                     "createdAt": {"S": "2026-01-01T00:00:00.000Z"},
-                    "expiresAt": {"N": expired_at},
+                    # A list entry's end of retention is listedUntil (README "The table"), not the TTL attribute.
+                    "listedUntil": {"N": expired_at},
                 },
             )
     seen: list[int] = []
