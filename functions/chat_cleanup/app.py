@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from aurora_chats.cleanup import OutOfTime, TimeBudget, UserDeletedEvent, delete_user_account, purge_chat
+from aurora_chats.cleanup import (
+    OutOfTime,
+    PurgeScope,
+    TimeBudget,
+    UserDeletedEvent,
+    delete_user_account,
+    purge_removed_chat,
+)
 from aurora_chats.dal.cleanup import (
     DynamoDBCleanupStore,
     EventBridgeContinuation,
@@ -16,6 +23,7 @@ from aurora_chats.dal.cleanup import (
     removed_chat,
 )
 from aurora_chats.observability import lambda_handler, logger
+from aurora_chats.settings import get_settings
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -30,7 +38,9 @@ def record_handler(record: DynamoDBRecord, lambda_context: LambdaContext) -> int
         logger.debug("ignored stream record", extra={"eventName": record.get("eventName")})
         return 0
     budget = TimeBudget(lambda_context.get_remaining_time_in_millis)
-    result = purge_chat(DynamoDBCleanupStore(), removed_chat(record.raw_event), budget)
+    settings = get_settings()
+    scope = PurgeScope(settings.id_region, settings.purge_own_region_only)
+    result = purge_removed_chat(DynamoDBCleanupStore(), removed_chat(record.raw_event), budget, scope)
     if not result.complete:
         raise OutOfTime(f"chat {result.chat_id}: time budget reached, continues in the next invocation")
     return result.items_deleted

@@ -71,6 +71,46 @@ class Resolver:
             return f"arn:aws:dynamodb:{region()}:{ACCOUNT_ID}:table/{self.table_name}"
         raise Unresolvable(f"!GetAtt {logical_id}.{attribute}")
 
+    def condition(self, name: str) -> bool:
+        """The value of one of the template's ``Conditions`` with the current parameters."""
+        conditions = self.template.get("Conditions") or {}
+        if name not in conditions:
+            raise Unresolvable(f"condition {name}")
+        return self._evaluate(conditions[name])
+
+    def _evaluate(self, expression: Any) -> bool:
+        if isinstance(expression, dict) and len(expression) == 1:
+            ((kind, arg),) = expression.items()
+            if kind == "Fn::Equals":
+                left, right = arg
+                return self.resolve(left) == self.resolve(right)
+            if kind == "Fn::Not":
+                return not self._evaluate(arg[0])
+            if kind == "Fn::And":
+                return all(self._evaluate(item) for item in arg)
+            if kind == "Fn::Or":
+                return any(self._evaluate(item) for item in arg)
+            if kind == "Condition":
+                return self.condition(str(arg))
+        raise Unresolvable(f"condition expression {expression!r}")
+
+    def _if(self, arg: Any) -> Any:
+        name, when_true, when_false = arg
+        return when_true if self.condition(str(name)) else when_false
+
+    def resolve_tree(self, value: Any) -> Any:
+        """A property value with every ``Fn::If`` decided and ``!Ref AWS::NoValue`` dropped (from lists and maps),
+        every other intrinsic resolved to its string; literals and the structure (lists, maps) are kept."""
+        if isinstance(value, dict) and len(value) == 1 and "Fn::If" in value:
+            return self.resolve_tree(self._if(value["Fn::If"]))
+        if isinstance(value, dict) and not _is_intrinsic(value):
+            return {k: self.resolve_tree(v) for k, v in value.items() if not _is_no_value(v, self)}
+        if isinstance(value, list):
+            return [self.resolve_tree(v) for v in value if not _is_no_value(v, self)]
+        if isinstance(value, bool | int | float | str):
+            return value  # literals keep their YAML type (PointInTimeRecoveryEnabled: true stays a bool)
+        return self.resolve(value)
+
     def resolve(self, value: Any) -> str:
         if isinstance(value, bool):
             return "true" if value else "false"
@@ -83,6 +123,8 @@ class Resolver:
             ((kind, arg),) = value.items()
             if kind == "Ref":
                 return self._ref(str(arg))
+            if kind == "Fn::If":
+                return self.resolve(self._if(arg))
             if kind == "Fn::GetAtt":
                 parts = arg if isinstance(arg, list) else str(arg).split(".", 1)
                 return self._get_att(str(parts[0]), str(parts[1]))
@@ -103,6 +145,20 @@ class Resolver:
                 separator, items = arg
                 return str(separator).join(self.resolve(item) for item in items)
         raise Unresolvable(repr(value))
+
+
+def _is_intrinsic(value: dict[str, Any]) -> bool:
+    if len(value) != 1:
+        return False
+    key = next(iter(value))
+    return key in {"Ref", "Condition"} or key.startswith("Fn::")
+
+
+def _is_no_value(value: Any, resolver: Resolver) -> bool:
+    """``!Ref AWS::NoValue``, directly or as the chosen branch of an ``Fn::If``."""
+    while isinstance(value, dict) and len(value) == 1 and "Fn::If" in value:
+        value = resolver._if(value["Fn::If"])
+    return bool(value == {"Ref": "AWS::NoValue"})
 
 
 def parameter_overrides() -> dict[str, str]:

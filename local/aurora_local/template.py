@@ -59,8 +59,16 @@ def resources(of_type: str | None = None, path: Path = TEMPLATE) -> dict[str, di
     return {k: v for k, v in all_resources.items() if of_type is None or v["Type"] == of_type}
 
 
+# A plain table, or a global table (its replicas are per-region settings: one local table stands for this region's).
+TABLE_TYPES = ("AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable")
+
+
 def table_resource(path: Path = TEMPLATE) -> tuple[str, dict[str, Any]]:
-    tables = resources("AWS::DynamoDB::Table", path)
+    """The template's one table, ``AWS::DynamoDB::Table`` or ``AWS::DynamoDB::GlobalTable``: (logical id, properties).
+
+    Both shapes share what a local table is built from (keys, billing, stream, TTL, indexes); a global table's
+    ``Replicas`` (regions, point-in-time recovery, tags) have no local meaning and are read by the tests only."""
+    tables = {name: r for name, r in resources(path=path).items() if r["Type"] in TABLE_TYPES}
     if len(tables) != 1:
         raise ValueError(f"expected exactly one DynamoDB table in {path}, found {len(tables)}")
     ((name, resource),) = tables.items()
@@ -68,7 +76,7 @@ def table_resource(path: Path = TEMPLATE) -> tuple[str, dict[str, Any]]:
 
 
 def create_table(client: DynamoDBClient, table_name: str, path: Path = TEMPLATE) -> None:
-    """Create ``table_name`` with the key schema, billing, stream and TTL of the template's table."""
+    """Create ``table_name`` with the key schema, billing, stream and TTL of the template's table (either shape)."""
     _, props = table_resource(path)
     kwargs: dict[str, Any] = {
         "TableName": table_name,

@@ -14,6 +14,12 @@ user deletion deliberately feeds the stream path.
   One gap, by design: TTL may remove an expired chat's list entry before its chat record; such a chat is already
   expired (hidden, refused) and its own TTL removal purges it.
 
+With a replica region (a global table, ``PURGE_OWN_REGION_ONLY``), every region's stream sees every chat
+removal, its own and the replicated ones: :func:`purge_removed_chat` purges a chat only in the region whose
+``IdRegion`` minted its id (:func:`aurora_chats.ids.chat_id_region`) and skips it elsewhere as a success (logged,
+``PurgesSkippedOtherRegion``); the owning region's deletes replicate to the others. A single-region stack purges
+every removal, whatever region bits the id carries (ids minted before an ``IdRegion`` change included).
+
 Both are idempotent: they re-read what is left and delete it, so a replayed record, a chat already purged and a
 run that stopped halfway all end in the same state.
 
@@ -58,6 +64,7 @@ from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field
 
 from aurora_chats.errors import OutcomeUnknown, ServiceUnavailable
+from aurora_chats.ids import chat_id_region
 from aurora_chats.observability import logger, metrics, user_hash
 from aurora_chats.ports import CleanupStore, ContinuationQueue, ItemKey, RemovedChat
 
@@ -114,6 +121,7 @@ class PurgeResult:
     chat_id: int
     complete: bool
     items_deleted: int
+    skipped: bool = False  # another region minted the chat and purges it (global table)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +193,37 @@ def purge_chat(store: CleanupStore, chat: RemovedChat, budget: TimeBudget) -> Pu
                 "complete": complete,
             },
         )
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeScope:
+    """Which removed chats this region's stream purge purges: all of them, or (with a replica region) only those
+    whose id carries this region's ``IdRegion``."""
+
+    id_region: int
+    own_region_only: bool
+
+    def purges(self, chat_id: int) -> bool:
+        return not self.own_region_only or chat_id_region(chat_id) == self.id_region
+
+
+def purge_removed_chat(
+    store: CleanupStore, chat: RemovedChat, budget: TimeBudget, scope: PurgeScope
+) -> PurgeResult:
+    """The stream's purge: :func:`purge_chat` if this region owns the chat, else a skip (another region purges it,
+    and its deletes replicate here). Operator purges (``chats-admin``) call :func:`purge_chat` directly."""
+    if scope.purges(chat.chat_id):
+        return purge_chat(store, chat, budget)
+    metrics.add_metric(name="PurgesSkippedOtherRegion", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "chat purge skipped: minted in another region, which purges it",
+        extra={
+            "chatId": chat.chat_id,
+            "chatRegion": chat_id_region(chat.chat_id),
+            "idRegion": scope.id_region,
+        },
+    )
+    return PurgeResult(chat.chat_id, complete=True, items_deleted=0, skipped=True)
 
 
 def delete_user_data(store: CleanupStore, user_id: str, budget: TimeBudget) -> UserDeletionResult:

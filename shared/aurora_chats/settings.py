@@ -25,6 +25,8 @@ class Settings:
     ddb_read_timeout: float
     retry_after_seconds: int
     id_region: int = 0
+    # With a replica region (global table): the stream purge only purges chats this region's IdRegion minted.
+    purge_own_region_only: bool = False
     max_chats_per_user: int = 1000
     # At least the longest token lifetime: a deleted account's marker refuses writes for this long.
     deleted_account_window_seconds: int = 86_400
@@ -62,12 +64,21 @@ def get_settings() -> Settings:
         ddb_read_timeout=float(os.environ.get("DDB_READ_TIMEOUT", "2.0")),
         retry_after_seconds=_int("RETRY_AFTER_SECONDS", 1, minimum=1),
         id_region=_id_region(),
+        purge_own_region_only=_flag("PURGE_OWN_REGION_ONLY"),
         max_chats_per_user=_int("MAX_CHATS_PER_USER", 1000, minimum=1),
         deleted_account_window_seconds=_int("DELETED_ACCOUNT_WINDOW_SECONDS", 86_400, minimum=1),
         continuation_schedule_group=os.environ.get("CONTINUATION_SCHEDULE_GROUP", ""),
         continuation_role_arn=os.environ.get("CONTINUATION_ROLE_ARN", ""),
         continuation_bus_arn=os.environ.get("CONTINUATION_BUS_ARN", ""),
     )
+
+
+def _flag(name: str) -> bool:
+    """A ``"true"``/``"false"`` variable (empty = false); anything else is a configuration error, not a guess."""
+    raw = os.environ.get(name, "").strip().lower()
+    if raw not in {"", "true", "false"}:
+        raise ValueError(f"{name} must be true or false, got {raw!r}")
+    return raw == "true"
 
 
 def _id_region() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -322,6 +323,28 @@ def test_table_is_built_from_the_template(ddb: Any) -> None:
     assert description["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
     ttl = ddb.describe_time_to_live(TableName=TABLE)["TimeToLiveDescription"]
     assert ttl["AttributeName"] == "expiresAt"
+
+
+def test_a_plain_table_template_builds_the_same_table(ddb: Any, tmp_path: Path) -> None:
+    """``create_table`` still reads the ``AWS::DynamoDB::Table`` shape (the template before the global table)."""
+    import yaml
+    from aurora_local.template import create_table, load_template
+
+    table = load_template()["Resources"]["ChatsTable"]
+    props = {k: v for k, v in table["Properties"].items() if k != "Replicas"}
+    path = tmp_path / "plain.yaml"
+    path.write_text(
+        yaml.safe_dump({"Resources": {"Plain": {"Type": "AWS::DynamoDB::Table", "Properties": props}}}),
+        encoding="utf-8",
+    )
+    create_table(ddb, "plain", path)
+    plain = ddb.describe_table(TableName="plain")["Table"]
+    ours = ddb.describe_table(TableName=TABLE)["Table"]
+    for key in ("KeySchema", "AttributeDefinitions", "StreamSpecification", "BillingModeSummary"):
+        assert plain.get(key) == ours.get(key), key
+    assert (
+        ddb.describe_time_to_live(TableName="plain")["TimeToLiveDescription"]["AttributeName"] == "expiresAt"
+    )
 
 
 def _expired_entries(ddb: Any, user: str, chat_ids: list[int]) -> None:

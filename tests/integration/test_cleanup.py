@@ -562,3 +562,73 @@ def test_cleanup_function_is_wired_with_bounded_retries_dlqs_and_least_privilege
         "scheduler:CreateSchedule",
         "iam:PassRole",
     }
+
+
+# ---------------------------------------------------------------- global table: replicated removals
+
+
+def _mint_in(monkeypatch: pytest.MonkeyPatch, region: int, api: Api, ddb: Any) -> int:
+    from aurora_chats.settings import reset_settings
+
+    monkeypatch.setenv("ID_REGION", str(region))
+    reset_settings()
+    chat_id = start_chat(api)
+    grow_chat(ddb, chat_id, 40)
+    return chat_id
+
+
+def _cleanup_in(monkeypatch: pytest.MonkeyPatch, region: int, *, own_only: bool, records: list[Item]) -> Any:
+    from aurora_chats.settings import reset_settings
+
+    monkeypatch.setenv("ID_REGION", str(region))
+    monkeypatch.setenv("PURGE_OWN_REGION_ONLY", "true" if own_only else "false")
+    reset_settings()
+    return cleanup().handler(batch(records), plenty())
+
+
+def test_with_a_replica_each_region_purges_only_the_chats_it_minted_from_the_real_stream(
+    api: Api, ddb: Any, calls: CallLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a chat minted in region 1 and one minted in region 2, both deleted: with a global table both removals
+    # reach both regions' streams (moto's one table stands for either replica)
+    ours, theirs = _mint_in(monkeypatch, 1, api, ddb), _mint_in(monkeypatch, 2, api, ddb)
+    stream = Stream(ddb)
+    assert api.delete(ours).status == 200 and api.delete(theirs).status == 200
+    records = stream.removed_chats()
+    assert len(records) == 2
+
+    # When region 1's cleanup (a stack with a replica) receives both
+    calls.clear()
+    assert _cleanup_in(monkeypatch, 1, own_only=True, records=records) == {"batchItemFailures": []}
+
+    # Then it purged its own chat and did not touch the other region's (a success: no retry, no DLQ)
+    assert leftovers(ddb, ours, "alice") == []
+    assert len(partition(ddb, chat_pk(theirs))) == 40
+    assert calls.count("BatchWriteItem") == 2  # 40 messages of one chat, 25 at a time: never the other's
+
+    # And region 2's cleanup, on the same records, purges the rest (its deletes replicate to region 1)
+    assert _cleanup_in(monkeypatch, 2, own_only=True, records=records) == {"batchItemFailures": []}
+    assert leftovers(ddb, theirs, "alice") == []
+
+
+def test_a_single_region_stack_purges_every_removal_whatever_region_bits_the_id_carries(
+    api: Api, ddb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Chats minted under other IdRegion values (before a change of IdRegion, say) are still this stack's to purge.
+    chats = [_mint_in(monkeypatch, region, api, ddb) for region in (0, 5, 7)]
+    stream = Stream(ddb)
+    for chat_id in chats:
+        assert api.delete(chat_id).status == 200
+    records = stream.removed_chats()
+    assert _cleanup_in(monkeypatch, 0, own_only=False, records=records) == {"batchItemFailures": []}
+    assert all(leftovers(ddb, chat_id, "alice") == [] for chat_id in chats)
+
+
+def test_the_template_sets_purge_own_region_only_exactly_when_the_stack_has_a_replica() -> None:
+    from aurora_local.intrinsics import Resolver
+    from aurora_local.template import load_template
+
+    variables = resources()["ChatCleanupFunction"]["Properties"]["Environment"]["Variables"]
+    for replica, expected in (("", "false"), ("eu-west-1", "true")):
+        resolver = Resolver(load_template(), TABLE, overrides={"ReplicaRegion": replica})
+        assert resolver.resolve(variables["PURGE_OWN_REGION_ONLY"]) == expected

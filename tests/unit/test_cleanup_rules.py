@@ -180,3 +180,65 @@ def test_a_throttled_user_deletion_continues_later_with_growing_delays_then_fail
         store, queue, UserDeletedEvent.model_validate(event), TimeBudget(lambda: 10**9)
     )
     assert result.complete and store.keys == {(ALICE, USER_STATE_SK)}
+
+
+# ---------------------------------------------------------------- global table: who purges a replicated removal
+
+
+def test_with_a_replica_a_region_purges_the_chats_it_minted_and_skips_the_others_as_successes() -> None:
+    from aurora_chats.cleanup import PurgeScope, TimeBudget, purge_removed_chat
+    from aurora_chats.ids import chat_id_region, new_chat_id
+    from aurora_chats.ports import RemovedChat
+
+    now = 1_800_000_000_000
+    ours, theirs = new_chat_id(now, region=3), new_chat_id(now, region=4)
+    assert (chat_id_region(ours), chat_id_region(theirs)) == (3, 4)
+    items = {(chat_pk(c), message_sk(f"m{n}")) for c in (ours, theirs) for n in range(30)}
+    store = InMemoryCleanupStore(items | {(ALICE, user_chat_sk(ours)), (ALICE, user_chat_sk(theirs))})
+    budget = TimeBudget(lambda: 10**9)
+    removed = {
+        c: RemovedChat(chat_id=c, user_id="alice", idempotency_key=None, expired=False)
+        for c in (ours, theirs)
+    }
+
+    region_3 = PurgeScope(id_region=3, own_region_only=True)
+    mine, skipped = (
+        purge_removed_chat(store, removed[ours], budget, region_3),
+        purge_removed_chat(store, removed[theirs], budget, region_3),
+    )
+    assert (mine.complete, mine.skipped, mine.items_deleted) == (True, False, 30)
+    assert (skipped.complete, skipped.skipped, skipped.items_deleted) == (True, True, 0)
+    assert {pk for pk, _ in store.keys} == {
+        chat_pk(theirs),
+        ALICE,
+    }  # region 4's chat, untouched, list entry too
+
+    region_4 = PurgeScope(id_region=4, own_region_only=True)
+    assert purge_removed_chat(store, removed[theirs], budget, region_4).items_deleted == 30
+    assert store.keys == set()
+
+
+def test_without_a_replica_every_removal_is_purged_whatever_region_minted_it() -> None:
+    from aurora_chats.cleanup import PurgeScope
+    from aurora_chats.ids import MAX_REGION, new_chat_id
+
+    single = PurgeScope(id_region=0, own_region_only=False)
+    replicated = PurgeScope(id_region=0, own_region_only=True)
+    ids = [new_chat_id(1_800_000_000_000, region=r) for r in range(MAX_REGION + 1)]
+    assert all(single.purges(chat_id) for chat_id in ids)
+    assert [replicated.purges(chat_id) for chat_id in ids] == [True] + [False] * MAX_REGION
+
+
+def test_purge_own_region_only_is_true_false_or_empty(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aurora_chats.settings import get_settings, reset_settings
+
+    for raw, expected in (("", False), ("false", False), ("true", True), ("TRUE", True)):
+        monkeypatch.setenv("PURGE_OWN_REGION_ONLY", raw)
+        reset_settings()
+        assert get_settings().purge_own_region_only is expected
+    monkeypatch.setenv("PURGE_OWN_REGION_ONLY", "yes")
+    reset_settings()
+    with pytest.raises(ValueError, match="PURGE_OWN_REGION_ONLY"):
+        get_settings()
+    monkeypatch.delenv("PURGE_OWN_REGION_ONLY")
+    reset_settings()

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-from aurora_local.template import load_template, resources
+import pytest
+import yaml
+from aurora_local.intrinsics import Resolver, region
+from aurora_local.template import load_template, resources, table_resource
 
 from tests.support.env import ROOT
 
@@ -87,3 +92,64 @@ def test_sam_validate_lint_passes() -> None:
 
 
 # `sam build` (arm64 and x86_64) and the built artifact are tested in tests/integration/test_smoke_build.py.
+
+
+# ---------------------------------------------------------------- the table: one region or a global table
+
+
+def _table(replica_region: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The table's properties with ``ReplicaRegion`` set as a deploy would, and its replicas with the ``!If``
+    decided (``!Ref AWS::NoValue`` dropped) - what CloudFormation would create."""
+    _, props = table_resource()
+    resolver = Resolver(load_template(), "t", overrides={"ReplicaRegion": replica_region})
+    replicas: list[dict[str, Any]] = resolver.resolve_tree(props["Replicas"])
+    return props, replicas
+
+
+def test_the_table_is_a_global_table_of_one_replica_without_replica_region_and_two_with_it() -> None:
+    assert resources()["ChatsTable"]["Type"] == "AWS::DynamoDB::GlobalTable"
+    _, one = _table("")
+    assert [r["Region"] for r in one] == [region()]
+    _, two = _table("eu-west-1")
+    assert [r["Region"] for r in two] == [region(), "eu-west-1"]
+    for replicas in (one, two):
+        assert all(
+            r["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True} for r in replicas
+        )
+
+
+def test_the_global_table_keeps_stream_ttl_encryption_billing_and_retention() -> None:
+    props, _ = _table("eu-west-1")
+    table = resources()["ChatsTable"]
+    assert props["StreamSpecification"] == {
+        "StreamViewType": "NEW_AND_OLD_IMAGES"
+    }  # replicas require a stream
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+    assert props["SSESpecification"] == {"SSEEnabled": True}
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
+
+
+def test_replica_region_accepts_region_names_or_nothing() -> None:
+    pattern = re.compile(load_template()["Parameters"]["ReplicaRegion"]["AllowedPattern"])
+    for good in ("", "eu-west-1", "us-east-2", "ap-southeast-2", "us-gov-west-1", "cn-northwest-1"):
+        assert pattern.fullmatch(good), good
+    for bad in ("EU-WEST-1", "eu-west", "eu-west-1 ", "eu-west-1,us-east-1", "europe"):
+        assert not pattern.fullmatch(bad), bad
+
+
+def test_table_resource_reads_the_plain_table_shape_too(tmp_path: Path) -> None:
+    template = load_template()
+    plain = {**template["Resources"]["ChatsTable"], "Type": "AWS::DynamoDB::Table"}
+    plain["Properties"] = {k: v for k, v in plain["Properties"].items() if k != "Replicas"}
+    path = tmp_path / "template.yaml"
+    path.write_text(yaml.safe_dump({"Resources": {"Table": plain}}), encoding="utf-8")
+    name, props = table_resource(path)
+    assert (
+        name == "Table"
+        and props["KeySchema"] == template["Resources"]["ChatsTable"]["Properties"]["KeySchema"]
+    )
+    two = tmp_path / "two-tables.yaml"  # another path: templates are cached by path
+    two.write_text(yaml.safe_dump({"Resources": {"A": plain, "B": plain}}), encoding="utf-8")
+    with pytest.raises(ValueError, match="exactly one DynamoDB table"):
+        table_resource(two)
