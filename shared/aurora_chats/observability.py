@@ -122,9 +122,11 @@ tracer = LazyTracer()
 metrics = Metrics()
 
 
+@functools.lru_cache(maxsize=256)
 def user_hash(user_id: str) -> str:
     """A stable, non-reversible user id for logs (user ids are personal data): every log line carries this, never
-    the id itself."""
+    the id itself. Remembered for the last 256 callers: a warm container mostly serves the same few users again
+    (a pure function; ~1.5 µs of a request, ``make bench``)."""
     import hashlib
 
     return hashlib.sha256(b"aurora-chats-log:" + user_id.encode()).hexdigest()[:16]

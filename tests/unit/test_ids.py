@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from aurora_chats.ids import (
     EPOCH_MS,
@@ -82,3 +84,24 @@ def test_the_template_passes_its_id_region_to_every_function() -> None:
     parameter = template["Parameters"]["IdRegion"]
     assert (parameter["Default"], parameter["MinValue"], parameter["MaxValue"]) == (0, 0, MAX_REGION)
     assert template["Globals"]["Function"]["Environment"]["Variables"]["ID_REGION"] == {"Ref": "IdRegion"}
+
+
+@given(
+    st.datetimes(min_value=datetime(1000, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.timezones())
+)
+def test_rfc3339_timestamps_are_the_strftime_ones(moment: datetime) -> None:
+    """``to_rfc3339`` (``isoformat``) writes exactly what ``strftime`` + truncated milliseconds wrote before."""
+    from aurora_chats.models import to_rfc3339
+
+    utc = moment.astimezone(UTC)
+    assert to_rfc3339(moment) == utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def test_user_hash_is_remembered_and_unchanged() -> None:
+    import hashlib
+
+    from aurora_chats.observability import user_hash
+
+    for user in ("alice", "bob", "alice", "üser"):
+        assert user_hash(user) == hashlib.sha256(b"aurora-chats-log:" + user.encode()).hexdigest()[:16]
+    assert user_hash.cache_info().hits >= 1

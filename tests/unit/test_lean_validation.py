@@ -1,0 +1,132 @@
+"""``aurora_chats.http.lean_request_validation``: Powertools' request validation minus the parameter kinds a route
+does not have. Pinned to the Powertools method it stands in for (a changed method fails here), used by every API
+function, and answering exactly as Powertools' own middleware on the same requests - valid, invalid, missing,
+repeated and comma-joined values, and events of other shapes (which go to Powertools' method)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import inspect
+import json
+from typing import Annotated, Any
+
+import pytest
+from aurora_chats import http
+from aurora_chats.lazy_imports import VERIFIED_VERSION
+from aurora_local.events import http_api_event
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
+    OpenAPIRequestValidationMiddleware,
+)
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
+
+from tests.support.context import FakeContext
+from tests.support.loader import load_function
+
+
+def test_it_stands_in_for_the_verified_powertools_method() -> None:
+    from aws_lambda_powertools.shared.version import VERSION
+
+    assert VERSION == VERIFIED_VERSION
+    source = inspect.getsource(OpenAPIRequestValidationMiddleware.handler)
+    assert hashlib.sha256(source.encode()).hexdigest() == http.REQUEST_VALIDATION_SOURCE_SHA256, (
+        "Powertools' OpenAPIRequestValidationMiddleware.handler changed: compare it with "
+        "aurora_chats.http's LeanRequestValidationMiddleware, then update REQUEST_VALIDATION_SOURCE_SHA256"
+    )
+
+
+@pytest.mark.parametrize("name", ["list_chats", "initialize_chat", "delete_chat"])
+def test_every_api_function_validates_with_it(name: str) -> None:
+    app = load_function(name).app
+    middleware = app._request_validation_middleware
+    assert type(middleware).__name__ == "LeanRequestValidationMiddleware"
+    assert isinstance(middleware, OpenAPIRequestValidationMiddleware)
+    assert http.lean_request_validation(app)  # already installed: left as it is
+    assert app._request_validation_middleware is middleware
+
+
+def _handler(lean: bool) -> Any:
+    app = http.create_app()
+    if not lean:
+        app._request_validation_middleware = OpenAPIRequestValidationMiddleware()  # type: ignore[no-untyped-call]
+
+    @app.get("/items/<item_id>")
+    def item(
+        item_id: Annotated[int, Path(gt=0)],
+        limit: Annotated[int, Query(ge=1, le=50)] = 20,
+        words: Annotated[list[str] | None, Query()] = None,
+        tag: Annotated[str | None, Header(alias="x-tag", max_length=4)] = None,
+    ) -> dict[str, object]:
+        return {"item": item_id, "limit": limit, "words": words, "tag": tag}
+
+    @app.get("/paths/<item_id>")
+    def path_only(item_id: Annotated[int, Path(gt=0)]) -> dict[str, object]:
+        return {"item": item_id}
+
+    @app.get("/queries")
+    def query_only(
+        limit: Annotated[int, Query(ge=1)] = 20, cursor: Annotated[str | None, Query()] = None
+    ) -> Any:
+        return {"limit": limit, "cursor": cursor}
+
+    @app.post("/headers")
+    def header_only(key: Annotated[str | None, Header(alias="idempotency-key", min_length=2)] = None) -> Any:
+        return {"key": key}
+
+    return http.api_handler(app)
+
+
+def _events() -> list[dict[str, Any]]:
+    claims = {"sub": "alice"}
+    events = []
+    for path in ("/items/7", "/items/0", "/items/x", "/paths/3", "/paths/-1", "/queries"):
+        for query in ("", "limit=5", "limit=0", "limit=a", "limit=1,2", "limit=3&limit=4", "words=a,b&words=c",
+                      "cursor=a,b", "cursor=x&cursor=y", "unknown=1"):  # fmt: skip
+            for headers in ({}, {"x-tag": "t1"}, {"X-Tag": "toolong"}, {"x-tag": "a,b"}):
+                events.append(http_api_event("GET", path, raw_query=query, claims=claims, headers=headers))
+    for headers in ({}, {"Idempotency-Key": "k1"}, {"idempotency-key": "k"}, {"idempotency-key": "a,b"}):
+        events.append(http_api_event("POST", "/headers", claims=claims, headers=headers))
+        events.append(http_api_event("POST", "/headers", claims=claims, headers=headers, raw_query="limit=2"))
+    # Other shapes: Powertools' own method takes these (and raises where it raises).
+    base = http_api_event("GET", "/paths/3", raw_query="limit=2", claims=claims, headers={"x-tag": "t"})
+    odd: list[tuple[str, Any]] = [
+        ("cookies", ["a=b", "c=d"]),
+        ("cookies", [1]),
+        ("multiValueHeaders", {"x-tag": ["a", "b"]}),
+        ("multiValueQueryStringParameters", {"limit": ["1", "2"]}),
+        ("multiValueQueryStringParameters", ["not", "a", "dict"]),
+        ("headers", {"x-tag": None}),
+        ("headers", None),
+        ("queryStringParameters", {"limit": 5}),
+        ("queryStringParameters", None),
+        ("rawQueryString", None),
+        ("rawQueryString", 12),
+    ]
+    for key, value in odd:
+        for path in ("/paths/3", "/queries", "/items/2"):
+            event = copy.deepcopy(base)
+            event["rawPath"] = event["requestContext"]["http"]["path"] = path
+            event[key] = value
+            events.append(event)
+    return events
+
+
+def _outcome(handler: Any, event: dict[str, Any]) -> tuple[Any, ...]:
+    try:
+        answer = handler(copy.deepcopy(event), FakeContext())
+    except Exception as exc:  # what escapes Powertools must escape alike
+        return ("raised", type(exc).__name__, str(exc))
+    return (answer["statusCode"], json.loads(answer["body"]), answer)
+
+
+def test_it_answers_as_powertools_own_request_validation() -> None:
+    lean, plain = _handler(lean=True), _handler(lean=False)
+    answers: list[tuple[Any, ...]] = []
+    for event in _events():
+        ours = _outcome(lean, event)
+        assert ours == _outcome(plain, event), event
+        answers.append(ours[:2])
+    statuses = {answer[0] for answer in answers}
+    # valid, invalid and (from the odd shapes) failing requests were all compared
+    assert statuses >= {200, 400, 500, "raised"}
+    assert (200, {"item": 7, "limit": 5, "words": None, "tag": "t1"}) in answers
