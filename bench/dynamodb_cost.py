@@ -151,9 +151,13 @@ class Meter:
             "ExpressionAttributeValues": values,
             "ScanIndexForward": params.get("ScanIndexForward", True),
         }
-        for name in ("Limit", "ExclusiveStartKey", "ExpressionAttributeNames", "IndexName"):
+        for name in ("Limit", "ExclusiveStartKey", "IndexName"):
             if name in params:
                 side_params[name] = params[name]
+        # Only the names the key condition uses: the filter's (e.g. #until) go with the filter.
+        names = {k: v for k, v in params.get("ExpressionAttributeNames", {}).items() if k in condition}
+        if names:
+            side_params["ExpressionAttributeNames"] = names
         items = self.side.query(**side_params).get("Items", [])
         total = sum(item_size(item) for item in items)
         return math.ceil(max(total, 1) / 4096) * (1.0 if params.get("ConsistentRead") else 0.5)
