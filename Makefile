@@ -111,7 +111,7 @@ scale: install ## Capacity model at 10k req/s: hottest partitions, character ite
 
 .PHONY: load
 load: install ## Loopback load test of make run's entry point: req/s, p50/p90/p99, zero 5xx, nothing lost
-	$(RUN) python bench/load.py $(LOAD_ARGS)
+	$(RUN) python -m bench.load $(LOAD_ARGS)
 
 .PHONY: bench-secret
 bench-secret: install ## Cold-start cost of reading CURSOR_SECRET from Secrets Manager instead of the environment

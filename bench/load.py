@@ -18,12 +18,8 @@ Exit status 1 when any check fails. Not part of ``make test``; no timing is asse
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -33,82 +29,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
-import jwt
+import pytest
 import requests
 from aurora_chats.dal import keys
-from aurora_local.cli import READY_LINE
+
+from tests.support.local_runtime import LOCAL_TABLE, Runtime, start_runtime, token
 
 ROOT = Path(__file__).resolve().parents[1]
-HOST = "127.0.0.1"
-TABLE = "aurora-chats-local"  # make run's table
-SECRET = "local-dev-secret"  # make run's documented JWT secret
 CHARACTERS = (330905, 1001, 1002, 1003, 1004)  # characters/
 MIX = {"list": 0.6, "initialize": 0.25, "delete": 0.15}
 RETRIES = 3
 STARTUP_SECONDS = 90.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def token(user: str) -> str:
-    warnings.filterwarnings(
-        "ignore", message="The HMAC key is", module="jwt"
-    )  # make run's documented dev secret
-    return jwt.encode({"sub": user, "name": user.title(), "iat": int(time.time())}, SECRET, algorithm="HS256")
-
-
-@dataclass
-class Runtime:
-    process: subprocess.Popen[str]
-    port: int
-    dynamodb_port: int
-    lines: list[str] = field(default_factory=list)
-    ready: threading.Event = field(default_factory=threading.Event)
-
-    def read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-            if READY_LINE in line:
-                self.ready.set()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-
-
-def start_runtime() -> Runtime:
-    port, dynamodb_port = free_port(), free_port()
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
-    env = {name: os.environ[name] for name in keep if name in os.environ}
-    env.update(PYTHONUNBUFFERED="1", PORT=str(port), DYNAMODB_PORT=str(dynamodb_port))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "aurora_local", "run"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    runtime = Runtime(process, port, dynamodb_port)
-    threading.Thread(target=runtime.read, daemon=True).start()
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while not runtime.ready.wait(0.1):
-        if process.poll() is not None or time.monotonic() > deadline:
-            runtime.stop()
-            raise SystemExit("the local runtime did not start:\n" + "\n".join(runtime.lines[-40:]))
-    return runtime
 
 
 @dataclass
@@ -146,7 +77,7 @@ class Results:
 def run_client(base: str, client: Client, results: Results, limit: int, deadline: float, seed: int) -> None:
     rng = random.Random(seed)
     session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {token(client.user)}"
+    session.headers["Authorization"] = f"Bearer {token(client.user, client.user.title())}"
     ops, weights = list(MIX), list(MIX.values())
     while time.monotonic() < deadline and results.take(limit):
         op = rng.choices(ops, weights)[0]
@@ -187,7 +118,7 @@ def run_client(base: str, client: Client, results: Results, limit: int, deadline
 
 def listed(base: str, user: str) -> set[int]:
     session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {token(user)}"
+    session.headers["Authorization"] = f"Bearer {token(user, user.title())}"
     chats: set[int] = set()
     cursor: str | None = None
     while True:
@@ -205,7 +136,7 @@ def listed(base: str, user: str) -> set[int]:
 
 def partition_size(dynamodb: Any, chat_id: int) -> int:
     page = dynamodb.query(
-        TableName=TABLE,
+        TableName=LOCAL_TABLE,
         KeyConditionExpression="PK = :pk",
         ExpressionAttributeValues={":pk": {"S": keys.chat_pk(chat_id)}},
         ProjectionExpression="PK, SK",
@@ -229,8 +160,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=15)
     args = parser.parse_args(argv)
 
-    runtime = start_runtime()
-    base = f"http://{HOST}:{runtime.port}"
+    # make run's documented dev secret is short on purpose (it signs local test tokens only).
+    warnings.filterwarnings("ignore", message="The HMAC key is", module="jwt")
+    try:
+        runtime: Runtime = start_runtime(startup_seconds=STARTUP_SECONDS)
+    except pytest.fail.Exception as exc:  # the tests' helper reports a failed start the pytest way
+        raise SystemExit(str(exc)) from None
+    base = runtime.url
     failures: list[str] = []
     try:
         clients = [Client(f"load-user-{i}") for i in range(args.clients)]
@@ -291,13 +227,7 @@ def main(argv: list[str] | None = None) -> int:
             failures.append(f"lists: {missing} missing, {extra} listed though deleted or unknown")
 
         # nothing lost: purges through the stream -> cleanup, and live chats keep their messages
-        dynamodb = boto3.client(
-            "dynamodb",
-            endpoint_url=f"http://{HOST}:{runtime.dynamodb_port}",
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
+        dynamodb = runtime.dynamodb()
         pending = {chat for c in clients for chat in c.deleted}
         purge_started = time.monotonic()
         while pending and time.monotonic() - purge_started < args.purge_wait:

@@ -97,7 +97,7 @@ class Runtime:
         return self.process.returncode
 
 
-def start_runtime(**env: str) -> Runtime:
+def start_runtime(*, startup_seconds: float = STARTUP_DEADLINE_SECONDS, **env: str) -> Runtime:
     port, dynamodb_port = free_port(), free_port()
     variables = {"PORT": str(port), "DYNAMODB_PORT": str(dynamodb_port), **env}
     process = subprocess.Popen(
@@ -110,7 +110,7 @@ def start_runtime(**env: str) -> Runtime:
     )
     runtime = Runtime(process, int(variables["PORT"]), int(variables["DYNAMODB_PORT"]))
     threading.Thread(target=runtime._read, daemon=True).start()
-    deadline = time.monotonic() + STARTUP_DEADLINE_SECONDS
+    deadline = time.monotonic() + startup_seconds
     while not runtime.ready.wait(0.1):
         if process.poll() is not None or time.monotonic() > deadline:
             runtime.stop(signal.SIGKILL)
