@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from pydantic import BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from aurora_chats.cursor import MAX_CURSOR_LENGTH
 from aurora_chats.http import MORE_PROBLEMS, PROBLEM_BASE, PROBLEM_JSON, PROBLEMS
@@ -166,6 +166,28 @@ def _list_problems() -> dict[int, OpenAPIResponse]:
     )
 
 
+def _list_responses(model: type[BaseModel], sdk_call: str) -> dict[int, OpenAPIResponse]:
+    """Both list operations answer the same page (each under its own schema name, see SDK_INLINE_SUCCESS)."""
+    return {
+        200: {
+            "description": "One page of the caller's chats; `nextCursor` is null on the last page.",
+            "content": {
+                "application/json": {
+                    "model": model,
+                    "examples": {"sdk": {"summary": sdk_call, "value": LIST_EXAMPLE}},
+                }
+            },
+            "links": {
+                "DeleteFirstChat": {
+                    "operationId": "deleteChat",
+                    "parameters": {"chatId": "$response.body#/chatIds/0"},
+                }
+            },
+        },
+        **_list_problems(),
+    }
+
+
 def _get_chats_for_user() -> dict[str, Any]:
     return {
         "rule": "/chats",
@@ -178,24 +200,7 @@ def _get_chats_for_user() -> dict[str, Any]:
             "`chats.listPages()` (`GET /chats/pages`, the same list) pages through all of it."
         ),
         "tags": ["chats"],
-        "responses": {
-            200: {
-                "description": "One page of the caller's chats; `nextCursor` is null on the last page.",
-                "content": {
-                    "application/json": {
-                        "model": GetChatsForUserResponse,
-                        "examples": {"sdk": {"summary": "chats.listForUser()", "value": LIST_EXAMPLE}},
-                    }
-                },
-                "links": {
-                    "DeleteFirstChat": {
-                        "operationId": "deleteChat",
-                        "parameters": {"chatId": "$response.body#/chatIds/0"},
-                    }
-                },
-            },
-            **_list_problems(),
-        },
+        "responses": _list_responses(GetChatsForUserResponse, "chats.listForUser()"),
         "openapi_extensions": {
             "x-speakeasy-group": "chats",
             "x-speakeasy-name-override": "listForUser",
@@ -221,24 +226,7 @@ def _get_chat_pages_for_user() -> dict[str, Any]:
             "it is null. A page is never empty while `nextCursor` is set, so following it reaches every chat."
         ),
         "tags": ["chats"],
-        "responses": {
-            200: {
-                "description": "One page of the caller's chats; `nextCursor` is null on the last page.",
-                "content": {
-                    "application/json": {
-                        "model": ChatListPage,
-                        "examples": {"sdk": {"summary": "chats.listPages()", "value": LIST_EXAMPLE}},
-                    }
-                },
-                "links": {
-                    "DeleteFirstChat": {
-                        "operationId": "deleteChat",
-                        "parameters": {"chatId": "$response.body#/chatIds/0"},
-                    }
-                },
-            },
-            **_list_problems(),
-        },
+        "responses": _list_responses(ChatListPage, "chats.listPages()"),
         "openapi_extensions": {
             "x-speakeasy-group": "chats",
             "x-speakeasy-name-override": "listPages",
