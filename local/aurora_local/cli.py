@@ -38,10 +38,10 @@ from typing import TYPE_CHECKING
 from aurora_local.dynamodb import (
     HOST,
     StartupError,
-    dynamodb_endpoint,
     ensure_table,
     import_characters,
     port_from_env,
+    serve_dynamodb_endpoint,
     start_embedded_dynamodb,
     stop_child,
     wait_until_listening,
@@ -125,14 +125,10 @@ def orphaned(chain: list[tuple[int, int]]) -> bool:
 def _dynamodb_child(port: int, parent: int) -> int:
     """The embedded DynamoDB: moto's server (with DynamoDB's atomicity and ``ClientRequestToken``, see
     :func:`dynamodb_endpoint`) until SIGTERM/SIGINT or until the parent process is gone."""
-    from moto.moto_server.werkzeug_app import MotoRequestHandler
-    from werkzeug.serving import make_server
-
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     signals = Signals()
     signals.install()
-    server = make_server(HOST, port, dynamodb_endpoint(), threaded=True, request_handler=MotoRequestHandler)
-    threading.Thread(target=server.serve_forever, args=(0.1,), name="moto", daemon=True).start()
+    server = serve_dynamodb_endpoint(HOST, port)
     while not signals.wait(0.2) and os.getppid() == parent:
         pass
     faulthandler.dump_traceback_later(SHUTDOWN_LIMIT_SECONDS, exit=True)  # the backstop (see the module doc)

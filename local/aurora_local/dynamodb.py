@@ -19,6 +19,7 @@ from aurora_local.template import ROOT, create_table
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
+    from werkzeug.serving import BaseWSGIServer
 
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT_SECONDS = 30.0
@@ -175,3 +176,17 @@ def dynamodb_endpoint() -> Callable[[dict[str, Any], Any], Iterable[bytes]]:
             return body
 
     return serialized
+
+
+def serve_dynamodb_endpoint(host: str, port: int) -> BaseWSGIServer:
+    """:func:`dynamodb_endpoint` served on ``host:port`` (port 0: a free one, no race for a number) by a daemon thread.
+
+    The one server of the embedded DynamoDB: ``make run``'s child, the SAM CLI check's and the tests' moto server.
+    ``shutdown()`` stops it (within 0.1 s), ``server_close()`` frees the port.
+    """
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.serving import make_server
+
+    server = make_server(host, port, dynamodb_endpoint(), threaded=True, request_handler=MotoRequestHandler)
+    threading.Thread(target=server.serve_forever, args=(0.1,), name="moto", daemon=True).start()
+    return server

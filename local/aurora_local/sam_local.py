@@ -89,18 +89,14 @@ def write_derived(built_template: Path, out: Path) -> None:
 def serve_dynamodb(host: str, port: int) -> None:
     """The embedded DynamoDB on ``host:port`` with the local table and characters, until SIGTERM/SIGINT."""
     import boto3
-    from moto.moto_server.werkzeug_app import MotoRequestHandler
-    from werkzeug.serving import make_server
 
-    from aurora_local.dynamodb import dynamodb_endpoint, ensure_table, import_characters
+    from aurora_local.dynamodb import ensure_table, import_characters, serve_dynamodb_endpoint
     from aurora_local.intrinsics import local_table_name, region
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = make_server(host, port, dynamodb_endpoint(), threaded=True, request_handler=MotoRequestHandler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.1,), name="moto", daemon=True)
-    thread.start()
+    server = serve_dynamodb_endpoint(host, port)
     endpoint = f"http://127.0.0.1:{server.server_port}"
     ensure_table(boto3.client("dynamodb", endpoint_url=endpoint, region_name=region()), local_table_name())
     import_characters(local_table_name(), endpoint, region())

@@ -4,7 +4,6 @@ behind a real HTTP server, and the stream record Lambda delivers for a removed c
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -110,20 +109,13 @@ def moto_http_server() -> Iterator[MotoServer]:
     """moto's DynamoDB behind a threaded HTTP server on a free port (port 0: no race for a port number), with the
     local runtime's DynamoDB semantics on top (one request at a time, ``ClientRequestToken``): see
     :func:`aurora_local.dynamodb.dynamodb_endpoint`. Races between *requests* stay real."""
-    from aurora_local.dynamodb import dynamodb_endpoint
-    from moto.moto_server.werkzeug_app import MotoRequestHandler
-    from werkzeug.serving import make_server
+    from aurora_local.dynamodb import serve_dynamodb_endpoint
 
-    server = make_server(
-        "127.0.0.1", 0, dynamodb_endpoint(), threaded=True, request_handler=MotoRequestHandler
-    )
-    thread = threading.Thread(target=server.serve_forever, name="moto-server", daemon=True)
-    thread.start()
+    server = serve_dynamodb_endpoint("127.0.0.1", 0)
     try:
         yield MotoServer(endpoint=f"http://127.0.0.1:{server.server_port}")
     finally:
-        server.shutdown()
-        thread.join(timeout=10)
+        server.shutdown()  # returns once serve_forever has
         server.server_close()
 
 
