@@ -155,8 +155,7 @@ sam-local-test: install ## The real SAM CLI: sam local invoke of every events/*.
 	@SAM_VERSION=$(SAM_VERSION) UV=$(UV) PY313=$(PY313) bash local/sam-local-test.sh
 
 .PHONY: sam-start-api
-sam-start-api: install ## sam local start-api on :3000 with make token's tokens (needs Docker and make run's DynamoDB)
-	$(call layer_arch,template.yaml) $(SAM) build
+sam-start-api: build ## sam local start-api on :3000 with make token's tokens (needs Docker and make run's DynamoDB)
 	$(RUN) python -m aurora_local.sam_local derive .aws-sam/build/template.yaml .aws-sam/start-api/template.yaml
 	$(SAM) local start-api -t .aws-sam/start-api/template.yaml --env-vars local/sam-env.json \
 	    --add-host host.docker.internal:host-gateway --port $(PORT)
