@@ -78,6 +78,11 @@ class Resolver:
             raise Unresolvable(f"condition {name}")
         return self._evaluate(conditions[name])
 
+    def holds(self, expression: Any) -> bool:
+        """A condition expression (``Fn::Equals`` / ``Not`` / ``And`` / ``Or`` / ``Condition``), as in ``Conditions``
+        and in ``Rules`` assertions, with the current parameters."""
+        return self._evaluate(expression)
+
     def _evaluate(self, expression: Any) -> bool:
         if isinstance(expression, dict) and len(expression) == 1:
             ((kind, arg),) = expression.items()
@@ -97,6 +102,12 @@ class Resolver:
     def _if(self, arg: Any) -> Any:
         name, when_true, when_false = arg
         return when_true if self.condition(str(name)) else when_false
+
+    def decide(self, value: Any) -> Any:
+        """``value`` with its ``Fn::If`` (and any nested in the chosen branch) decided; anything else as it is."""
+        while isinstance(value, dict) and len(value) == 1 and "Fn::If" in value:
+            value = self._if(value["Fn::If"])
+        return value
 
     def resolve_tree(self, value: Any) -> Any:
         """A property value with every ``Fn::If`` decided and ``!Ref AWS::NoValue`` dropped (from lists and maps),

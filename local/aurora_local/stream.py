@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
+from aurora_local.intrinsics import Resolver
 from aurora_local.runtime import LocalFunction
-from aurora_local.template import table_resource
+from aurora_local.template import load_template, table_resource
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -221,10 +222,12 @@ class StreamPump:
         )
         self.streams = streams or boto3.client("dynamodbstreams", endpoint_url=endpoint)
         table_logical_id, _ = table_resource()
+        # `Stream: !If [UseExistingTable, ..., !GetAtt ChatsTable.StreamArn]`: decided with the local parameters.
+        decide = Resolver(load_template(), table_name).decide
         self.mappings: list[Mapping] = []
         for function in functions.values():
             for name, props in function.spec.events_of_type("DynamoDB").items():
-                stream = props.get("Stream")
+                stream = decide(props.get("Stream"))
                 if stream != {"Fn::GetAtt": [table_logical_id, "StreamArn"]}:
                     log.warning(
                         "stream not emulated (only the table's own)", function=function.name, event=name

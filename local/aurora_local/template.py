@@ -23,7 +23,8 @@ class _CfnLoader(yaml.SafeLoader):
 
 
 def _construct(tag: str) -> Any:
-    name = "Ref" if tag == "Ref" else f"Fn::{tag}"
+    # `!Ref` and `!Condition` are the two short forms without the `Fn::` prefix in their long form.
+    name = tag if tag in ("Ref", "Condition") else f"Fn::{tag}"
 
     def construct(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
         value: Any

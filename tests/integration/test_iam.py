@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from aurora_local.intrinsics import Resolver
 from aurora_local.template import load_template
 
 from tests.support.api import Api
@@ -20,6 +21,23 @@ from tests.support.context import FakeContext
 from tests.support.env import TABLE
 
 TABLE_ARN = {"Fn::GetAtt": ["ChatsTable", "Arn"]}
+# A second region's stack (ExistingTableName...): the same grants on the replica the primary stack created.
+SECOND_REGION = {
+    "ExistingTableName": "aurora-chats-prod-ChatsTable-1A2B3C",
+    "ExistingTableStreamArn": "arn:aws:dynamodb:eu-west-1:123456789012:table/aurora-chats-prod-ChatsTable-1A2B3C"
+    "/stream/2026-12-01T00:00:00.000",
+    "ExistingCursorSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:CursorSecret-AbCdEf",
+}
+EXISTING_TABLE_ARN = {
+    "Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${ExistingTableName}"
+}
+
+
+def decided(value: Any, overrides: dict[str, str] | None = None) -> Any:
+    """A template value with its ``!If`` decided for a primary stack (defaults) or a second region's."""
+    return Resolver(load_template(), TABLE, overrides=overrides or {}).decide(value)
+
+
 TRANSACT_ENTRY_ACTIONS = {
     "Put": "dynamodb:PutItem",
     "Delete": "dynamodb:DeleteItem",
@@ -80,19 +98,20 @@ def _statement_lists(function: str) -> list[list[dict[str, Any]]]:
     return lists
 
 
-def granted(function: str) -> set[tuple[str, Any]]:
-    """(action, resource) pairs of a function's inline policy statements; anything else fails the test."""
+def granted(function: str, overrides: dict[str, str] | None = None) -> set[tuple[str, Any]]:
+    """(action, resource) pairs of a function's inline policy statements, the template's ``!If`` decided with
+    ``overrides`` (a primary stack without); anything else fails the test."""
     pairs: set[tuple[str, Any]] = set()
     for statements in _statement_lists(function):
         for statement in statements:
             assert statement["Effect"] == "Allow"
             assert "NotAction" not in statement and "NotResource" not in statement
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            resources = (
-                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-            )
+            resource_value = decided(statement["Resource"], overrides)
+            resources = resource_value if isinstance(resource_value, list) else [resource_value]
             for action in actions:
                 for resource in resources:
+                    resource = decided(resource, overrides)
                     assert "*" not in action, f"{function}: wildcard action {action}"
                     key = _resource_key(resource)
                     # The one wildcard allowed: the generated schedule name, inside this stack's own group.
@@ -108,7 +127,7 @@ SCHEDULER_ROLE = "<UserDeletionSchedulerRole>"
 
 
 def _resource_key(resource: Any) -> str:
-    if resource == TABLE_ARN:
+    if resource in (TABLE_ARN, EXISTING_TABLE_ARN):
         return "table"
     if resource == {"Fn::GetAtt": ["UserDeletionSchedulerRole", "Arn"]}:
         return SCHEDULER_ROLE
@@ -198,6 +217,8 @@ def test_each_api_function_is_granted_exactly_what_its_code_calls(
     scenarios(api)
     assert needed_by(grants), "the scenarios made no AWS call at all"
     assert granted(function) == needed_by(grants)
+    # A second region's stack grants the same actions, on the replica it is given instead of a table of its own.
+    assert granted(function, SECOND_REGION) == needed_by(grants)
 
 
 class _Unrecorded:
@@ -314,9 +335,11 @@ def test_the_cleanup_function_is_granted_exactly_what_its_code_calls(
     reset_events_client()
     reset_scheduler_client()
     assert granted("ChatCleanupFunction") == needed_by(grants)
+    assert granted("ChatCleanupFunction", SECOND_REGION) == needed_by(grants)
 
 
-def test_the_cleanup_role_lets_lambda_read_only_this_tables_stream() -> None:
+@pytest.mark.parametrize("overrides", [None, SECOND_REGION], ids=["primary", "second-region"])
+def test_the_cleanup_role_lets_lambda_read_only_this_tables_stream(overrides: dict[str, str] | None) -> None:
     """No AWSLambdaDynamoDBExecutionRole (stream reads on "*"): the service's grants are scoped one by one."""
     resources_ = load_template()["Resources"]
     role = resources_["ChatCleanupRole"]["Properties"]
@@ -334,13 +357,18 @@ def test_the_cleanup_role_lets_lambda_read_only_this_tables_stream() -> None:
         targets = (
             statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
         )
-        pairs |= {(a, str(r)) for a in actions for r in targets}
-    stream = str({"Fn::GetAtt": ["ChatsTable", "StreamArn"]})
+        pairs |= {(a, str(decided(r, overrides))) for a in actions for r in targets}
+    if overrides:  # a second region's stack: the streams of the table it is given (its replica has one)
+        stream = str({"Fn::Sub": EXISTING_TABLE_ARN["Fn::Sub"] + "/stream/*"})
+        streams = stream
+    else:
+        stream = str({"Fn::GetAtt": ["ChatsTable", "StreamArn"]})
+        streams = str({"Fn::Sub": "${ChatsTable.Arn}/stream/*"})
     assert pairs == {
         ("dynamodb:DescribeStream", stream),
         ("dynamodb:GetRecords", stream),
         ("dynamodb:GetShardIterator", stream),
-        ("dynamodb:ListStreams", str({"Fn::Sub": "${ChatsTable.Arn}/stream/*"})),
+        ("dynamodb:ListStreams", streams),
         ("logs:CreateLogStream", str({"Fn::GetAtt": ["ChatCleanupLogGroup", "Arn"]})),
         ("logs:PutLogEvents", str({"Fn::GetAtt": ["ChatCleanupLogGroup", "Arn"]})),
         ("xray:PutTraceSegments", "*"),  # X-Ray supports no resource-level permissions

@@ -153,3 +153,142 @@ def test_table_resource_reads_the_plain_table_shape_too(tmp_path: Path) -> None:
     two.write_text(yaml.safe_dump({"Resources": {"A": plain, "B": plain}}), encoding="utf-8")
     with pytest.raises(ValueError, match="exactly one DynamoDB table"):
         table_resource(two)
+
+
+# ---------------------------------------------------------------- a second region's stack on the same global table
+
+SECOND_REGION = {
+    "IdRegion": "1",
+    "ExistingTableName": "aurora-chats-prod-ChatsTable-1A2B3C",
+    "ExistingTableStreamArn": "arn:aws:dynamodb:eu-west-1:123456789012:table/aurora-chats-prod-ChatsTable-1A2B3C"
+    "/stream/2026-12-01T00:00:00.000",
+    "ExistingCursorSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:CursorSecret-AbCdEf",
+}
+
+
+def _stack(overrides: dict[str, str]) -> tuple[Resolver, dict[str, dict[str, Any]]]:
+    """The resources CloudFormation would create with these parameters (resource ``Condition`` decided)."""
+    resolver = Resolver(load_template(), "t", overrides=overrides)
+    created = {
+        name: r
+        for name, r in load_template()["Resources"].items()
+        if "Condition" not in r or resolver.condition(r["Condition"])
+    }
+    return resolver, created
+
+
+def _references(value: Any, resolver: Resolver) -> set[str]:
+    """Logical ids a value refers to (``Ref``, ``GetAtt``, ``Sub``), with every ``Fn::If`` decided as deployed."""
+    value = resolver.decide(value)
+    if isinstance(value, list):
+        return set().union(*(_references(v, resolver) for v in value)) if value else set()
+    if not isinstance(value, dict):
+        return set()
+    found: set[str] = set()
+    for kind, arg in value.items():
+        if kind == "Ref":
+            found.add(str(arg))
+        elif kind == "Fn::GetAtt":
+            found.add(str(arg[0] if isinstance(arg, list) else str(arg).split(".", 1)[0]))
+        elif kind == "Fn::Sub":
+            text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+            found |= {m.split(".", 1)[0] for m in re.findall(r"\$\{([^}!]+)\}", str(text))} - set(variables)
+            found |= _references(variables, resolver)
+        else:
+            found |= _references(arg, resolver)
+    return found
+
+
+@pytest.mark.parametrize("overrides", [{}, {"ReplicaRegion": "eu-west-1"}, SECOND_REGION])
+def test_every_reference_names_a_resource_the_stack_creates_or_a_parameter(overrides: dict[str, str]) -> None:
+    resolver, created = _stack(overrides)
+    template = load_template()
+    known = set(created) | set(template["Parameters"]) | {f"AWS::{p}" for p in (
+        "Region", "AccountId", "Partition", "URLSuffix", "StackName", "NoValue", "StackId"
+    )}  # fmt: skip
+    # What SAM generates from a function: its role, and one resource per event (the EventBridge rules...).
+    for name, resource in created.items():
+        if resource["Type"] == "AWS::Serverless::Function":
+            known |= {f"{name}Role"} | {
+                f"{name}{event}" for event in resource["Properties"].get("Events", {})
+            }
+    for name, resource in created.items():
+        missing = _references(resource.get("Properties", {}), resolver) - known
+        assert not missing, f"{name} refers to {missing}, which this stack does not create"
+    for name, output in template["Outputs"].items():
+        missing = _references(output["Value"], resolver) - known - {"ChatsApi"}
+        assert not missing, f"output {name} refers to {missing}"
+
+
+def test_a_second_region_stack_runs_the_functions_on_the_existing_replica() -> None:
+    resolver, created = _stack(SECOND_REGION)
+    assert "ChatsTable" not in created and "CursorSecret" not in created
+    env = load_template()["Globals"]["Function"]["Environment"]["Variables"]
+    assert resolver.resolve(env["TABLE_NAME"]) == SECOND_REGION["ExistingTableName"]
+    assert resolver.decide(env["CURSOR_SECRET"]) == {
+        "Fn::Sub": "{{resolve:secretsmanager:${ExistingCursorSecretArn}:SecretString}}"
+    }
+    cleanup = created["ChatCleanupFunction"]["Properties"]
+    stream = cleanup["Events"]["ChatRemoved"]["Properties"]["Stream"]
+    assert resolver.resolve(stream) == SECOND_REGION["ExistingTableStreamArn"]
+    assert resolver.resolve(cleanup["Environment"]["Variables"]["PURGE_OWN_REGION_ONLY"]) == "true"
+    outputs = load_template()["Outputs"]
+    assert resolver.resolve(outputs["ChatsTableName"]["Value"]) == SECOND_REGION["ExistingTableName"]
+    assert (
+        resolver.resolve(outputs["ChatsTableStreamArn"]["Value"]) == SECOND_REGION["ExistingTableStreamArn"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "purge_own_region_only", "secret_replicas"),
+    [({}, "false", None), ({"ReplicaRegion": "eu-west-1"}, "true", [{"Region": "eu-west-1"}])],
+    ids=["one-region", "primary-with-replica"],
+)
+def test_the_primary_stack_owns_the_table_and_replicates_the_cursor_secret(
+    overrides: dict[str, str], purge_own_region_only: str, secret_replicas: Any
+) -> None:
+    resolver, created = _stack(overrides)
+    assert {"ChatsTable", "CursorSecret"} <= set(created)
+    secret = resolver.resolve_tree(created["CursorSecret"]["Properties"])
+    assert secret.get("ReplicaRegions") == secret_replicas
+    cleanup = created["ChatCleanupFunction"]["Properties"]
+    assert (
+        resolver.resolve(cleanup["Environment"]["Variables"]["PURGE_OWN_REGION_ONLY"])
+        == purge_own_region_only
+    )
+
+
+def _rules_hold(overrides: dict[str, str]) -> bool:
+    resolver = Resolver(load_template(), "t", overrides=overrides)
+    for rule in load_template()["Rules"].values():
+        if "RuleCondition" in rule and not resolver.holds(rule["RuleCondition"]):
+            continue
+        if not all(resolver.holds(a["Assert"]) for a in rule["Assertions"]):
+            return False
+    return True
+
+
+def test_the_rules_accept_a_primary_or_a_complete_second_region_stack_and_nothing_in_between() -> None:
+    assert _rules_hold({})
+    assert _rules_hold({"ReplicaRegion": "eu-west-1"})
+    assert _rules_hold(SECOND_REGION)
+    for missing in ("ExistingTableStreamArn", "ExistingCursorSecretArn"):
+        assert not _rules_hold({**SECOND_REGION, missing: ""}), missing
+    assert not _rules_hold({"ExistingTableStreamArn": SECOND_REGION["ExistingTableStreamArn"]})
+    assert not _rules_hold({**SECOND_REGION, "ReplicaRegion": "us-east-1"})  # a replica of a replica
+
+
+def test_the_second_region_parameters_accept_real_arns_and_refuse_others() -> None:
+    parameters = load_template()["Parameters"]
+    for name, good, bad in (
+        ("ExistingTableName", SECOND_REGION["ExistingTableName"], "a b"),
+        (
+            "ExistingTableStreamArn",
+            SECOND_REGION["ExistingTableStreamArn"],
+            "arn:aws:dynamodb:eu-west-1:1:table/x",
+        ),
+        ("ExistingCursorSecretArn", SECOND_REGION["ExistingCursorSecretArn"], "CursorSecret"),
+    ):
+        pattern = re.compile(parameters[name]["AllowedPattern"])
+        assert pattern.fullmatch("") and pattern.fullmatch(good), name
+        assert not pattern.fullmatch(bad), (name, bad)
