@@ -14,6 +14,7 @@ from aurora_chats.cleanup import (
     TimeBudget,
     UserDeletedEvent,
     delete_user_account,
+    follow_user_state_change,
     purge_removed_chat,
 )
 from aurora_chats.dal.cleanup import (
@@ -21,6 +22,7 @@ from aurora_chats.dal.cleanup import (
     EventBridgeContinuation,
     is_chat_removal,
     removed_chat,
+    user_state_change,
 )
 from aurora_chats.observability import lambda_handler, logger
 from aurora_chats.settings import get_settings
@@ -32,13 +34,16 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire
 
 
 def record_handler(record: DynamoDBRecord, lambda_context: LambdaContext) -> int:
-    if not is_chat_removal(
-        record.raw_event
-    ):  # the event source's filter drops these; a wider one must not fail
+    settings = get_settings()
+    if not is_chat_removal(record.raw_event):
+        change = user_state_change(record.raw_event)
+        if change is not None:  # a deletion marker written, replicated or lost (global table)
+            follow_user_state_change(EventBridgeContinuation(), change, settings.id_region)
+            return 0
+        # the event source's filters drop anything else; a wider one must not fail
         logger.debug("ignored stream record", extra={"eventName": record.get("eventName")})
         return 0
     budget = TimeBudget(lambda_context.get_remaining_time_in_millis)
-    settings = get_settings()
     scope = PurgeScope(settings.id_region, settings.purge_own_region_only)
     result = purge_removed_chat(DynamoDBCleanupStore(), removed_chat(record.raw_event), budget, scope)
     if not result.complete:

@@ -20,6 +20,21 @@ removal, its own and the replicated ones: :func:`purge_removed_chat` purges a ch
 ``PurgesSkippedOtherRegion``); the owning region's deletes replicate to the others. A single-region stack purges
 every removal, whatever region bits the id carries (ids minted before an ``IdRegion`` change included).
 
+With a replica region the *user deletion* reaches both regions through the table itself, whichever region's bus the
+``UserDeleted`` event arrived on: the marker (the user-state item, which names the ``IdRegion`` that wrote it)
+replicates, and each region's stream sees the user-state writes. :func:`follow_user_state_change` starts a deletion
+round in this region (a ``UserDeletionContinued`` event on its own bus, the same path as a continuation) when
+
+* a marker *arrives* that another region wrote: an initialize that committed here just before the marker replicated
+  is then found by this region's own strongly consistent queries and deleted, and this region's marker is written;
+* a marker is *lost*: the item had a marker and no longer has one. Nothing in one region ever removes a marker
+  (every write of the item is conditioned on ``attribute_not_exists(deletedAt)``; expiry is a ``REMOVE``), so this is
+  last-writer-wins between regions: a write here that committed before the other region's marker arrived, with a
+  later timestamp, replaced the marked item. The round writes the marker again, now the latest write everywhere.
+
+Neither fires on a marker this region wrote or refreshed (every round rewrites it: the item was marked before), so
+the rounds end; a single-region stack never sees either.
+
 Both are idempotent: they re-read what is left and delete it, so a replayed record, a chat already purged and a
 run that stopped halfway all end in the same state.
 
@@ -66,7 +81,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from aurora_chats.errors import OutcomeUnknown, ServiceUnavailable
 from aurora_chats.ids import chat_id_region
 from aurora_chats.observability import logger, metrics, user_hash
-from aurora_chats.ports import CleanupStore, ContinuationQueue, ItemKey, RemovedChat
+from aurora_chats.ports import CleanupStore, ContinuationQueue, ItemKey, RemovedChat, UserStateChange
 
 MAX_USER_DELETION_ROUNDS = 50
 # Throttled rounds continue after 60 s, 2 min, 4 min, 8 min, then every 15 min: 8 rounds wait ~1.9 h in all.
@@ -224,6 +239,36 @@ def purge_removed_chat(
         },
     )
     return PurgeResult(chat.chat_id, complete=True, items_deleted=0, skipped=True)
+
+
+def deletion_round_needed(change: UserStateChange, id_region: int) -> str | None:
+    """Why this region must run a user-deletion round after this user-state write (``None``: it need not)."""
+    if change.marked_after and not change.marked_before and change.marked_in_region != id_region:
+        return "marker-replicated"  # another region's marker arrived (or one that names no region)
+    if change.marked_before and not change.marked_after:
+        return "marker-lost"  # a replicated write without the marker won last-writer-wins
+    return None
+
+
+def follow_user_state_change(
+    continuation: ContinuationQueue, change: UserStateChange, id_region: int
+) -> str | None:
+    """The stream's side of a user deletion in a global table: start a deletion round here when
+    :func:`deletion_round_needed` says so (a ``UserDeletionContinued`` event on this region's bus). Returns why."""
+    reason = deletion_round_needed(change, id_region)
+    if reason is None:
+        return None
+    metrics.add_metric(name="UserDeletionsFromReplica", unit=MetricUnit.Count, value=1)
+    logger.warning(
+        "user deletion round started by the table's stream",
+        extra={
+            "user": user_hash(change.user_id),
+            "reason": reason,
+            "markedInRegion": change.marked_in_region,
+        },
+    )
+    continuation.continue_user_deletion(change.user_id, 0)
+    return reason
 
 
 def delete_user_data(store: CleanupStore, user_id: str, budget: TimeBudget) -> UserDeletionResult:

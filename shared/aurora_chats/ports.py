@@ -70,6 +70,18 @@ class RemovedChat:
 
 
 @dataclass(frozen=True, slots=True)
+class UserStateChange:
+    """A write to a user's state item (stream ``INSERT``/``MODIFY``) that involves the deletion marker: whether the
+    item was marked before and after it, and which region's ``IdRegion`` wrote the marker (``None``: unmarked now,
+    or a marker written before markers named their region)."""
+
+    user_id: str
+    marked_before: bool
+    marked_after: bool
+    marked_in_region: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class KeyPage:
     keys: list[ItemKey]
     next_start: ItemKey | None  # None: this was the last page

@@ -15,7 +15,7 @@ import boto3
 import pytest
 from aurora_chats.cleanup import DEFAULT_RESERVE_MS, MAX_USER_DELETION_ROUNDS
 from aurora_chats.dal.chats import DynamoDBChatRepository
-from aurora_chats.dal.cleanup import removed_chat
+from aurora_chats.dal.cleanup import is_chat_removal, removed_chat
 from aurora_chats.dal.client import reset_events_client
 from aurora_chats.dal.items import message_item
 from aurora_chats.dal.keys import (
@@ -99,9 +99,14 @@ class Stream:
         wrapped.setdefault("awsRegion", REGION)
         return wrapped
 
+    def passed(self) -> list[Item]:
+        """The new records that pass the template's filters, in stream order."""
+        return [r for r in self.read() if matches_criteria(stream_filter(), r)]
+
     def removed_chats(self, *, ttl: bool = False) -> list[Item]:
-        """The new records that pass the template's filter (TTL deletions carry the service identity)."""
-        passed = [r for r in self.read() if matches_criteria(stream_filter(), r)]
+        """The new chat-record removals among them (TTL deletions carry the service identity); the user-state
+        writes the filters also pass (deletion markers) are left out."""
+        passed = [r for r in self.passed() if is_chat_removal(r)]
         if ttl:
             for record in passed:
                 record["userIdentity"] = dict(TTL_IDENTITY)
@@ -181,7 +186,7 @@ def assert_only_the_deletion_marker_is_left(ddb: Any, user: str, window: int = 8
     the count it froze at. Returns the marker."""
     (marker,) = partition(ddb, user_pk(user))
     assert marker["SK"]["S"] == USER_STATE_SK
-    assert set(marker) <= {"PK", "SK", "deletedAt", "expiresAt", "chatCount"}
+    assert set(marker) <= {"PK", "SK", "deletedAt", "expiresAt", "deletedInRegion", "chatCount"}
     assert int(marker["expiresAt"]["N"]) >= int(marker["deletedAt"]["N"]) + window
     return marker
 
@@ -632,3 +637,181 @@ def test_the_template_sets_purge_own_region_only_exactly_when_the_stack_has_a_re
     for replica, expected in (("", "false"), ("eu-west-1", "true")):
         resolver = Resolver(load_template(), TABLE, overrides={"ReplicaRegion": replica})
         assert resolver.resolve(variables["PURGE_OWN_REGION_ONLY"]) == expected
+
+
+# ---------------------------------------------------------------- global table: a user deletion reaches every region
+
+
+class Continuations:
+    """The template's rule for ``UserDeletionContinued`` on moto's EventBridge, a queue standing in for the
+    function: :meth:`take` returns the events published since the last call."""
+
+    def __init__(self) -> None:
+        self.sqs = boto3.client("sqs", region_name=REGION)
+        events = boto3.client("events", region_name=REGION)
+        reset_events_client()
+        self.url = self.sqs.create_queue(QueueName="replicated-deletions")["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        pattern = cleanup_props()["Events"]["UserDeletionContinued"]["Properties"]["Pattern"]
+        events.put_rule(Name="continued-replica", EventPattern=json.dumps(pattern))
+        events.put_targets(Rule="continued-replica", Targets=[{"Id": "q", "Arn": arn}])
+
+    def take(self) -> list[Item]:
+        taken: list[Item] = []
+        while messages := self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10).get("Messages"):
+            for message in messages:
+                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+                event = json.loads(message["Body"])
+                event.setdefault("account", "123456789012")  # moto's SQS delivery drops it
+                taken.append(event)
+        return taken
+
+
+def _in_region(monkeypatch: pytest.MonkeyPatch, region: int) -> None:
+    from aurora_chats.settings import reset_settings
+
+    monkeypatch.setenv("ID_REGION", str(region))
+    monkeypatch.setenv("PURGE_OWN_REGION_ONLY", "true")
+    reset_settings()
+
+
+def _replicate(ddb: Any, item: Item) -> None:
+    """What replication does to the other replica: the whole item as the writing region left it (a PutItem)."""
+    ddb.put_item(TableName=TABLE, Item=item)
+
+
+def _state(ddb: Any, user: str) -> Item:
+    item: Item = ddb.get_item(TableName=TABLE, Key=user_state_key(user), ConsistentRead=True)["Item"]
+    return item
+
+
+def test_a_marker_replicated_from_the_other_region_runs_a_deletion_round_here(
+    api: Api, ddb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given region 2's replica: alice has two chats; one (minted here, in region 2) committed just before the marker
+    # that region 1's UserDeleted wrote arrived - region 1's queries could not see it
+    continuations = Continuations()
+    _in_region(monkeypatch, 2)
+    early, late = start_chat(api), start_chat(api)
+    stream = Stream(ddb)
+    stream.passed()  # what the stream held before: chat writes, filtered out anyway
+    marked = {**_state(ddb, "alice")}
+    marked |= {
+        "deletedAt": {"N": "1796100000"},
+        "expiresAt": {"N": "1796186400"},
+        "deletedInRegion": {"N": "1"},
+    }
+    _replicate(ddb, marked)
+    records = stream.passed()
+    assert [r["eventName"] for r in records] == [
+        "MODIFY"
+    ]  # the marker's arrival passes the template's filter
+
+    # When region 2's cleanup receives it, it starts a deletion round in region 2
+    assert cleanup().handler(batch(records), plenty()) == {"batchItemFailures": []}
+    (event,) = continuations.take()
+    assert event["source"] == "aurora.chats" and event["detail-type"] == "UserDeletionContinued"
+    assert event["detail"] == {"userId": "alice", "continuation": 0, "throttled": 0}
+    result = cleanup().handler(event, plenty())
+    assert result["complete"] is True and result["chatsDeleted"] == 2
+
+    # Then both chats are gone with everything they left (their removals are region 2's to purge), only the marker
+    # stays - now region 2's own - and its refresh starts no further round anywhere
+    assert cleanup().handler(batch(stream.removed_chats()), plenty()) == {"batchItemFailures": []}
+    assert leftovers(ddb, early, "alice") == [] and leftovers(ddb, late, "alice") == []
+    marker = assert_only_the_deletion_marker_is_left(ddb, "alice")
+    assert marker["deletedInRegion"] == {"N": "2"} and marker["deletedAt"] == {
+        "N": "1796100000"
+    }  # first time kept
+    rest = [r for r in stream.passed() if not is_chat_removal(r)]
+    for region in (1, 2):
+        _in_region(monkeypatch, region)
+        assert cleanup().handler(batch(rest), plenty()) == {"batchItemFailures": []}
+    assert continuations.take() == []
+
+
+def test_a_marker_lost_to_a_later_write_from_the_other_region_is_written_again(
+    api: Api, ddb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given region 1 deleted alice's account (marker written, chats deleted)
+    continuations = Continuations()
+    _in_region(monkeypatch, 1)
+    start_chat(api)
+    assert cleanup().handler(user_deleted("alice"), plenty())["complete"] is True
+    stream = Stream(ddb)
+    marker = assert_only_the_deletion_marker_is_left(ddb, "alice")
+    # ... and then region 2's initialize, committed there before the marker arrived but with a later timestamp, won
+    # last-writer-wins: its chat replicated in, and its whole state item (counted, unmarked) replaced the marker.
+    # Played on moto's one table: region 2's replica (no marker yet) creates the chat, then region 1's replica
+    # (the marker) receives region 2's state item.
+    ddb.delete_item(TableName=TABLE, Key=user_state_key("alice"))
+    _in_region(monkeypatch, 2)
+    chat = start_chat(api)
+    from_region_2 = _state(ddb, "alice")
+    assert "deletedAt" not in from_region_2 and from_region_2["chatCount"] == {"N": "1"}
+    ddb.put_item(TableName=TABLE, Item=marker)
+    stream.passed()
+    _replicate(ddb, from_region_2)
+    records = stream.passed()
+    assert [r["eventName"] for r in records] == ["MODIFY"]  # marked before, unmarked after: passes the filter
+
+    # When region 1's cleanup receives that write, it starts a deletion round
+    _in_region(monkeypatch, 1)
+    assert cleanup().handler(batch(records), plenty()) == {"batchItemFailures": []}
+    (event,) = continuations.take()
+    assert event["detail"]["userId"] == "alice"
+    assert cleanup().handler(event, plenty())["chatsDeleted"] == 1
+
+    # Then the account is deleted again - the marker back, the late chat gone (region 2 purges what it minted) - and
+    # the rounds end: the marker region 1 wrote again arrives in region 2 as a marker from another region (one
+    # more round there, harmless), and that round's refresh starts nothing
+    marker_again = assert_only_the_deletion_marker_is_left(ddb, "alice")
+    assert marker_again["deletedInRegion"] == {"N": "1"}
+    rounds = 0
+    for _ in range(4):
+        records = stream.passed()
+        if not records:
+            break
+        for region in (1, 2):
+            _in_region(monkeypatch, region)
+            assert cleanup().handler(batch(records), plenty()) == {"batchItemFailures": []}
+        published = continuations.take()
+        for event in published:
+            _in_region(monkeypatch, 2)
+            assert cleanup().handler(event, plenty())["complete"] is True
+        rounds += len(published)
+    assert rounds == 1
+    assert leftovers(ddb, chat, "alice") == []
+    assert_only_the_deletion_marker_is_left(ddb, "alice")
+
+
+def test_one_region_never_starts_a_round_from_its_own_markers(api: Api, ddb: Any) -> None:
+    continuations = Continuations()
+    start_chat(api)
+    stream = Stream(ddb)
+    assert cleanup().handler(user_deleted("alice"), plenty())["complete"] is True
+    assert cleanup().handler(user_deleted("alice"), plenty())["complete"] is True  # a replayed event
+    records = stream.passed()
+    markers = [r for r in records if not is_chat_removal(r)]
+    assert [r["eventName"] for r in markers] == ["MODIFY", "MODIFY"]  # marker written, then refreshed
+    assert cleanup().handler(batch(records), plenty()) == {"batchItemFailures": []}
+    assert continuations.take() == []
+    assert_only_the_deletion_marker_is_left(ddb, "alice")
+
+
+def test_the_stream_filters_pass_marker_writes_and_drop_other_user_state_writes(api: Api, ddb: Any) -> None:
+    stream = Stream(ddb)
+    chat = start_chat(api)  # the state item counts the chat: no marker, filtered out
+    assert api.delete(chat).status == 200  # counted down: filtered out (the chat record's REMOVE passes)
+    passed = stream.passed()
+    assert [is_chat_removal(r) for r in passed] == [True]
+    ddb.update_item(
+        TableName=TABLE,
+        Key=user_state_key("alice"),
+        UpdateExpression="SET deletedAt = :t, expiresAt = :t",
+        ExpressionAttributeValues={":t": {"N": "1"}},
+    )
+    ddb.delete_item(TableName=TABLE, Key=user_state_key("alice"))  # the marker's expiry (TTL): a REMOVE
+    assert [r["eventName"] for r in stream.passed()] == ["MODIFY"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from aurora_chats.cleanup import MAX_USER_DELETION_ROUNDS
+from aurora_chats.cleanup import MAX_USER_DELETION_ROUNDS, deletion_round_needed, follow_user_state_change
 from aurora_chats.dal.keys import (
     CHAT_META_SK,
     CHAT_PREFIX,
@@ -18,6 +18,7 @@ from aurora_chats.dal.keys import (
     user_chat_sk,
     user_pk,
 )
+from aurora_chats.ports import UserStateChange
 from aurora_local.filters import matches, matches_criteria
 
 from tests.support.events import Item, stream_filter, user_deleted
@@ -49,7 +50,7 @@ def test_filter_pattern_supports_exact_prefix_exists_and_alternatives() -> None:
         matches({"n": [{"numeric": [">", 1]}]}, {"n": 3})
 
 
-def test_template_filter_passes_only_removals_of_chat_records() -> None:
+def test_template_filter_passes_only_removals_of_chat_records_and_deletion_marker_writes() -> None:
     def record(event: str, pk: str, sk: str) -> Item:
         return {"eventName": event, "dynamodb": {"Keys": {"PK": {"S": pk}, "SK": {"S": sk}}}}
 
@@ -63,6 +64,46 @@ def test_template_filter_passes_only_removals_of_chat_records() -> None:
     assert not matches_criteria(stream_filter(), record("INSERT", ALICE, deleted_chat_sk(42)))
     assert not matches_criteria(stream_filter(), record("REMOVE", ALICE, deleted_chat_sk(42)))
     assert not matches_criteria(stream_filter(), record("INSERT", chat_pk(42), message))
+
+    def state(event: str, old: Item | None, new: Item | None) -> Item:
+        body = record(event, ALICE, USER_STATE_SK)
+        body["dynamodb"] |= {k: v for k, v in (("OldImage", old), ("NewImage", new)) if v is not None}
+        return body
+
+    counted = {"chatCount": {"N": "2"}}
+    marked = {"chatCount": {"N": "2"}, "deletedAt": {"N": "1"}, "deletedInRegion": {"N": "1"}}
+    # The chat count moving (every initialize and delete) never invokes the cleanup.
+    assert not matches_criteria(stream_filter(), state("INSERT", None, counted))
+    assert not matches_criteria(stream_filter(), state("MODIFY", counted, counted))
+    # A marker written, refreshed, replicated in, or lost to another region's write does.
+    assert matches_criteria(stream_filter(), state("INSERT", None, marked))
+    assert matches_criteria(stream_filter(), state("MODIFY", counted, marked))
+    assert matches_criteria(stream_filter(), state("MODIFY", marked, marked))
+    assert matches_criteria(stream_filter(), state("MODIFY", marked, counted))
+    # Its expiry (TTL) does not: nothing to do.
+    assert not matches_criteria(stream_filter(), state("REMOVE", marked, None))
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "region", "needed"),
+    [
+        (False, True, 1, "marker-replicated"),  # another region's marker arrived
+        (False, True, None, "marker-replicated"),  # a marker that names no region: one more round, harmless
+        (False, True, 0, None),  # this region's own first round
+        (True, True, 0, None),  # a refresh, here
+        (True, True, 1, None),  # a refresh, replicated: its first arrival already started a round
+        (True, False, None, "marker-lost"),  # last-writer-wins replaced the marked item
+        (False, False, None, None),
+    ],
+)
+def test_a_region_runs_a_deletion_round_when_a_marker_arrives_from_elsewhere_or_is_lost(
+    before: bool, after: bool, region: int | None, needed: str | None
+) -> None:
+    change = UserStateChange("alice", marked_before=before, marked_after=after, marked_in_region=region)
+    assert deletion_round_needed(change, id_region=0) == needed
+    continuation = RecordingContinuation()
+    assert follow_user_state_change(continuation, change, id_region=0) == needed
+    assert continuation.published == ([(0, 0, None)] if needed else [])
 
 
 # ---------------------------------------------------------------- use cases on an in-memory store

@@ -134,3 +134,28 @@ def test_cancellations_are_read_per_item() -> None:
     assert isinstance(errors.cancelled(["None", "ThrottlingError"]), ServiceUnavailable)
     assert errors.cancellation_reasons(client_error("ThrottlingException")) is None
     assert errors.code(ValueError("not a ClientError")) == ""
+
+
+def test_user_state_change_reads_the_marker_side_of_a_user_state_write() -> None:
+    from aurora_chats.dal.cleanup import user_state_change
+    from aurora_chats.ports import UserStateChange
+
+    def record(event: str, old: dict[str, Any] | None, new: dict[str, Any] | None, sk: str = "STATE") -> Any:
+        body: dict[str, Any] = {"Keys": {"PK": {"S": "USER#a#b"}, "SK": {"S": sk}}}
+        if old is not None:
+            body["OldImage"] = old
+        if new is not None:
+            body["NewImage"] = new
+        return {"eventName": event, "dynamodb": body}
+
+    marked = {"deletedAt": {"N": "5"}, "deletedInRegion": {"N": "3"}}
+    assert user_state_change(record("MODIFY", {}, marked)) == UserStateChange("a#b", False, True, 3)
+    assert user_state_change(record("INSERT", None, {"deletedAt": {"N": "5"}})) == UserStateChange(
+        "a#b", False, True, None
+    )
+    assert user_state_change(record("MODIFY", marked, {"chatCount": {"N": "1"}})) == UserStateChange(
+        "a#b", True, False, None
+    )
+    assert user_state_change(record("MODIFY", {}, {"chatCount": {"N": "1"}})) is None  # no marker either side
+    assert user_state_change(record("REMOVE", marked, None)) is None  # expiry
+    assert user_state_change(record("MODIFY", {}, marked, sk="CHAT#0000000000000042")) is None

@@ -59,7 +59,8 @@ user page              (cleanup) 1 strongly consistent keys-only ``Query`` of ``
                        keys); a list entry's SK names its chat record (``CHAT#<chatId>`` / ``META``); the
                        user-state item is skipped (the marker stays)
 deletion marker        (cleanup) 1 ``UpdateItem`` of the user state, first in every UserDeleted round:
-                       ``deletedAt = if_not_exists(deletedAt, :now)``, ``expiresAt = :now + window``
+                       ``deletedAt = if_not_exists(deletedAt, :now)``, ``expiresAt = :now + window``,
+                       ``deletedInRegion = <IdRegion>`` (a global table's other region starts its own round)
 list entry             (cleanup) 1 ``TransactWriteItems``: the entry (``attribute_exists``) and ``ADD chatCount -1``;
                        cancelled when the entry is already gone (API delete, user deletion, replay): counts nothing
 delete items           (cleanup) 1 ``BatchWriteItem`` of at most 25 deletes, plus one per retry of

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from aurora_chats.dal import errors, keys
 from aurora_chats.dal.client import get_client, get_events_client, get_scheduler_client
-from aurora_chats.dal.items import CHAT_COUNT, DELETED_AT
+from aurora_chats.dal.items import CHAT_COUNT, DELETED_AT, DELETED_IN_REGION
 from aurora_chats.errors import ServiceUnavailable
 from aurora_chats.observability import logger
 from aurora_chats.ports import (
@@ -30,6 +30,7 @@ from aurora_chats.ports import (
     RemovedChat,
     UserItem,
     UserItemsPage,
+    UserStateChange,
 )
 from aurora_chats.settings import get_settings
 
@@ -68,6 +69,30 @@ def removed_chat(record: Mapping[str, Any]) -> RemovedChat:
         user_id=old["userId"]["S"] if "userId" in old else None,
         idempotency_key=old["idempotencyKey"]["S"] if "idempotencyKey" in old else None,
         expired=identity.get("type") == "Service" and identity.get("principalId") == TTL_PRINCIPAL,
+    )
+
+
+def user_state_change(record: Mapping[str, Any]) -> UserStateChange | None:
+    """The deletion-marker side of a stream ``INSERT``/``MODIFY`` of a user-state item (what the template's second
+    and third filters let through); ``None`` for any other record, or one that neither had nor has a marker."""
+    if record.get("eventName") not in ("INSERT", "MODIFY"):
+        return None
+    body = record.get("dynamodb") or {}
+    record_keys = body.get("Keys") or {}
+    pk = str(record_keys.get("PK", {}).get("S", ""))
+    sk = str(record_keys.get("SK", {}).get("S", ""))
+    if not (keys.is_user_pk(pk) and keys.is_user_state_sk(sk)):
+        return None
+    old = body.get("OldImage") or {}
+    new = body.get("NewImage") or {}
+    if DELETED_AT not in old and DELETED_AT not in new:
+        return None
+    region = new.get(DELETED_IN_REGION, {}).get("N") if DELETED_AT in new else None
+    return UserStateChange(
+        user_id=pk.removeprefix(keys.USER_PREFIX),
+        marked_before=DELETED_AT in old,
+        marked_after=DELETED_AT in new,
+        marked_in_region=int(region) if region is not None else None,
     )
 
 
@@ -177,17 +202,24 @@ class DynamoDBCleanupStore:
             raise (errors.cancelled(codes) or exc) from exc
 
     def mark_user_deleted(self, user_id: str) -> None:
-        """1 ``UpdateItem`` of the user-state item: ``deletedAt`` (first deletion time, kept) and ``expiresAt`` =
-        now + the deleted-account window (refreshed by each round, so the window starts when the work ends)."""
+        """1 ``UpdateItem`` of the user-state item: ``deletedAt`` (first deletion time, kept), ``expiresAt`` =
+        now + the deleted-account window (refreshed by each round, so the window starts when the work ends) and
+        ``deletedInRegion`` = this region's ``IdRegion``."""
         now = int(time.time())
         until = now + get_settings().deleted_account_window_seconds
         try:
             self.client.update_item(
                 TableName=self._table,
                 Key=keys.user_state_key(user_id),
-                UpdateExpression="SET #deleted = if_not_exists(#deleted, :now), expiresAt = :until",
-                ExpressionAttributeNames={"#deleted": DELETED_AT},
-                ExpressionAttributeValues={":now": {"N": str(now)}, ":until": {"N": str(until)}},
+                UpdateExpression=(
+                    "SET #deleted = if_not_exists(#deleted, :now), expiresAt = :until, #region = :region"
+                ),
+                ExpressionAttributeNames={"#deleted": DELETED_AT, "#region": DELETED_IN_REGION},
+                ExpressionAttributeValues={
+                    ":now": {"N": str(now)},
+                    ":until": {"N": str(until)},
+                    ":region": {"N": str(get_settings().id_region)},
+                },
             )
         except errors.TRANSPORT_ERRORS as exc:
             raise (errors.write_failed(exc) or exc) from exc

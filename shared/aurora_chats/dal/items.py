@@ -58,6 +58,9 @@ def chat_item(chat: Chat) -> Item:
 # The user's state item: how many chats are listed (the per-user limit) and, once the account is deleted, when.
 CHAT_COUNT = "chatCount"
 DELETED_AT = "deletedAt"
+# The IdRegion of the region whose cleanup wrote the marker last (a global table: the other region's stream sees the
+# replicated marker arrive, and runs its own deletion round; see aurora_chats.cleanup).
+DELETED_IN_REGION = "deletedInRegion"
 # A list entry's end of retention. Deliberately NOT the TTL attribute: only the purge (stream REMOVE of the chat
 # record) deletes an entry, in the same transaction that decrements the chat count, conditioned on the entry
 # existing. Were TTL to remove entries on its own, the count would never learn of it.
