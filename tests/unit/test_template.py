@@ -292,3 +292,28 @@ def test_the_second_region_parameters_accept_real_arns_and_refuse_others() -> No
         pattern = re.compile(parameters[name]["AllowedPattern"])
         assert pattern.fullmatch("") and pattern.fullmatch(good), name
         assert not pattern.fullmatch(bad), (name, bad)
+
+
+def _with_defaults(path: Path, values: dict[str, str]) -> Path:
+    """A copy of template.yaml whose parameters default to ``values``: what cfn-lint and SAM's translator see of
+    a stack deployed with them (neither takes parameter values)."""
+    text = (ROOT / "template.yaml").read_text(encoding="utf-8")
+    for name, value in values.items():
+        pattern = re.compile(rf"(\n  {name}:\n    Type: \w+\n    Default: )[^\n]*")
+        text, count = pattern.subn(rf'\g<1>"{value}"', text)  # the values hold no backslash
+        assert count == 1, name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    "values", [{"ReplicaRegion": "eu-west-1"}, SECOND_REGION], ids=["primary-with-replica", "second-region"]
+)
+def test_sam_validates_and_lints_the_global_table_stacks(tmp_path: Path, values: dict[str, str]) -> None:
+    template = _with_defaults(tmp_path / "template.yaml", values)
+    assert Resolver(load_template(template), "t").condition("UseExistingTable") is (
+        "ExistingTableName" in values
+    )
+    for args in (("validate", "--lint"), ("validate",)):  # cfn-lint, then SAM's own translation
+        result = _sam(*args, "--template-file", str(template), "--region", "eu-west-1")
+        assert result.returncode == 0, result.stdout + result.stderr
