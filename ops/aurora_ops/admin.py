@@ -225,6 +225,27 @@ def purge_one_chat(
     return 0 if ok else 1
 
 
+def recount_chats(
+    user_ids: Sequence[str],
+    table_name: str,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    *,
+    client: DynamoDBClient | None = None,
+) -> int:
+    """Correct each user's chat count (``MaxChatsPerUser``) to the number of chats they have listed."""
+    store = _cleanup_store(table_name, endpoint_url, region, client)
+    for user_id in user_ids:
+        result = store.recount_chats(user_id)
+        if result.deleted:
+            print(f"user {user_id!r}: account deleted, its count is frozen with the marker; nothing written")
+        elif result.written:
+            print(f"user {user_id!r}: chat count {result.counted} -> {result.listed} (corrected)")
+        else:
+            print(f"user {user_id!r}: chat count {result.listed}, matches the listed chats")
+    return 0
+
+
 def _add_table_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--table-name", required=True)
     parser.add_argument(
@@ -260,7 +281,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     one.add_argument("chat_id", type=_chat_id_arg, metavar="CHAT_ID")
     _add_table_options(one)
+    recount = commands.add_parser(
+        "recount-chats",
+        help="Set users' chat counts (MaxChatsPerUser) to their listed chats (after a global table's drift).",
+    )
+    recount.add_argument("user_ids", nargs="+", metavar="USER_ID", help="The token's sub of each user.")
+    _add_table_options(recount)
     args = parser.parse_args(argv)
+    if args.command == "recount-chats":
+        return recount_chats(args.user_ids, args.table_name, args.endpoint_url, args.region)
     if args.command == "purge-orphans":
         return purge_orphans(args.table_name, args.endpoint_url, args.region, dry_run=args.dry_run)
     if args.command == "purge-chat":

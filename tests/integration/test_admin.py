@@ -13,7 +13,7 @@ from aurora_chats.dal.items import message_item
 from aurora_chats.dal.keys import CHAT_META_SK, chat_pk, key, user_chat_sk, user_pk
 from aurora_chats.ids import new_message_id
 from aurora_chats.models import Message
-from aurora_ops.admin import import_characters, main, purge_one_chat, purge_orphans
+from aurora_ops.admin import import_characters, main, purge_one_chat, purge_orphans, recount_chats
 
 from tests.support.api import Api
 from tests.support.aws import CallLog, table_items
@@ -259,3 +259,87 @@ def test_purge_chat_purges_one_orphaned_chat(
     others = _keys(ddb) - _chat_keys(ddb, orphan)
     assert purge_one_chat(orphan, TABLE, client=ddb) == 0
     assert _keys(ddb) == others
+
+
+# ---------------------------------------------------------------- recount-chats
+
+
+def _count(ddb: Any, user: str) -> int | None:
+    item = ddb.get_item(TableName=TABLE, Key=keys.user_state_key(user), ConsistentRead=True).get("Item")
+    return int(item["chatCount"]["N"]) if item and "chatCount" in item else None
+
+
+def _set_count(ddb: Any, user: str, count: int) -> None:
+    ddb.update_item(
+        TableName=TABLE,
+        Key=keys.user_state_key(user),
+        UpdateExpression="SET chatCount = :c",
+        ExpressionAttributeValues={":c": {"N": str(count)}},
+    )
+
+
+def test_recount_corrects_a_drifted_count_and_then_writes_nothing(
+    ddb: Any, api: Api, calls: CallLog, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for _ in range(3):
+        _start_chat(api, "alice")
+    _start_chat(api, "bob")
+    _set_count(ddb, "alice", 7)  # four increments lost... or decrements: last-writer-wins between regions
+    assert main(["recount-chats", "alice", "bob", "--table-name", TABLE, "--region", "us-east-1"]) == 0
+    assert (_count(ddb, "alice"), _count(ddb, "bob")) == (3, 1)
+    out = capsys.readouterr().out
+    assert "user 'alice': chat count 7 -> 3 (corrected)" in out and "user 'bob': chat count 1, matches" in out
+    calls.clear()
+    assert recount_chats(["alice"], TABLE, client=ddb) == 0
+    assert "UpdateItem" not in calls.calls  # already right: read-only
+    # The corrected count is the one initialize enforces: a slot freed by the correction can be used.
+    assert api.initialize(330905, user="alice").status == 201 and _count(ddb, "alice") == 4
+
+
+def test_recount_writes_a_count_that_was_lost_whole(ddb: Any, api: Api) -> None:
+    _start_chat(api, "alice")
+    _start_chat(api, "alice")
+    ddb.delete_item(TableName=TABLE, Key=keys.user_state_key("alice"))
+    assert recount_chats(["alice"], TABLE, client=ddb) == 0
+    assert _count(ddb, "alice") == 2
+    assert recount_chats(["nobody"], TABLE, client=ddb) == 0  # no chats, no item: nothing to write
+    assert ddb.get_item(TableName=TABLE, Key=keys.user_state_key("nobody")).get("Item") is None
+
+
+def test_recount_never_writes_to_a_deleted_account(
+    ddb: Any, api: Api, calls: CallLog, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _start_chat(api, "alice")
+    ddb.update_item(
+        TableName=TABLE,
+        Key=keys.user_state_key("alice"),
+        UpdateExpression="SET deletedAt = :t, expiresAt = :t, chatCount = :c",
+        ExpressionAttributeValues={":t": {"N": "1796100000"}, ":c": {"N": "9"}},
+    )
+    calls.clear()
+    assert recount_chats(["alice"], TABLE, client=ddb) == 0
+    assert "UpdateItem" not in calls.calls and _count(ddb, "alice") == 9
+    assert "account deleted" in capsys.readouterr().out
+
+
+def test_recount_counts_again_when_an_initialize_lands_between_its_count_and_its_write(
+    ddb: Any, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aurora_ops.store import OperatorStore
+
+    _start_chat(api, "alice")
+    _set_count(ddb, "alice", 5)
+    real = OperatorStore._count_list_entries
+    raced: list[int] = []
+
+    def count_then_race(self: OperatorStore, user_id: str) -> int:
+        listed = real(self, user_id)
+        if not raced:
+            raced.append(_start_chat(api, "alice"))  # counted 1; the initialize makes it 2 entries, count 6
+        return listed
+
+    monkeypatch.setattr(OperatorStore, "_count_list_entries", count_then_race)
+    store = OperatorStore(TABLE, client=ddb)
+    result = store.recount_chats("alice")
+    assert raced and result.written and (result.counted, result.listed) == (6, 2)  # the second attempt's view
+    assert _count(ddb, "alice") == 2
