@@ -317,9 +317,13 @@ class Call:
     seconds: float
 
 
-def purge_calls(user_id: str, chat_id: int, message_sizes: Sequence[int], *, idempotent: bool) -> list[Call]:
+def purge_calls(
+    user_id: str, chat_id: int, message_sizes: Sequence[int], *, idempotent: bool, ttl: bool = False
+) -> list[Call]:
     """What ``cleanup.purge_chat`` sends: the list entry, the idempotency record, then keys-only Query pages of
-    ``PAGE_SIZE`` (full item sizes billed, strongly consistent) each followed by BatchWriteItem of 25."""
+    ``PAGE_SIZE`` (full item sizes billed, strongly consistent) each followed by BatchWriteItem of 25. After a TTL
+    removal (``ttl``) the pages are filtered to the items TTL would not delete - none here, every item of a chat
+    being written with its expiresAt - so the same reads and no message deletes."""
     user_pk, chat_pk = keys.user_pk(user_id), keys.chat_pk(chat_id)
     calls = [Call("BatchWriteItem", user_pk, 0.0, 1.0, BATCH_WRITE_S)]  # entry already gone: still 1 WCU
     if idempotent:
@@ -329,6 +333,8 @@ def purge_calls(user_id: str, chat_id: int, message_sizes: Sequence[int], *, ide
         pages.append([])  # DynamoDB answers a full page with a LastEvaluatedKey: one more, empty page
     for page in pages:
         calls.append(Call("Query", chat_pk, query_units(page), 0.0, QUERY_PAGE_S))
+        if ttl:
+            continue
         for start in range(0, len(page), MAX_BATCH_WRITE):
             chunk = page[start : start + MAX_BATCH_WRITE]
             calls.append(Call("BatchWriteItem", chat_pk, 0.0, batch_delete_units(chunk), BATCH_WRITE_S))
@@ -617,10 +623,10 @@ class Purge:
     peak_wcu: float
 
 
-def purge_of(rng: random.Random, pool: Sequence[int], messages: int) -> Purge:
+def purge_of(rng: random.Random, pool: Sequence[int], messages: int, *, ttl: bool = False) -> Purge:
     user_id, chat_id = user_id_for(rng), chat_id_for(rng)
     sizes = [pool[rng.randrange(len(pool))] for _ in range(messages)]
-    calls = purge_calls(user_id, chat_id, sizes, idempotent=True)
+    calls = purge_calls(user_id, chat_id, sizes, idempotent=True, ttl=ttl)
     peak = busiest_second(calls, keys.chat_pk(chat_id))
     return Purge(
         messages=messages,
@@ -645,11 +651,20 @@ class Storm:
     dynamodb_usd: float
 
 
-def storm(rng: random.Random, pool: Sequence[int], dep: Deployment, chats: int, sample: int = 2000) -> Storm:
-    """``chats`` purges (heavy-tailed message counts, a sample scaled up) at the cleanup's concurrency."""
+def storm(
+    rng: random.Random,
+    pool: Sequence[int],
+    dep: Deployment,
+    chats: int,
+    sample: int = 2000,
+    *,
+    ttl: bool = False,
+) -> Storm:
+    """``chats`` purges (heavy-tailed message counts, a sample scaled up) at the cleanup's concurrency; ``ttl``:
+    purges after TTL removals (messages left to TTL)."""
     seconds = wcu = rcu = 0.0
     for _ in range(sample):
-        purge = purge_of(rng, pool, messages_per_chat(rng))
+        purge = purge_of(rng, pool, messages_per_chat(rng), ttl=ttl)
         seconds, wcu, rcu = seconds + purge.seconds, wcu + purge.wcu, rcu + purge.rcu
     scale = chats / sample
     concurrency = dep.cleanup_concurrency  # the table's shards x ParallelizationFactor exceed it at this size
@@ -915,13 +930,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{deletion.purges.wcu:,.0f} WCU, {hours(deletion.purges.drain_seconds)} at {deletion.purges.concurrency} "
         f"concurrent (${deletion.purges.dynamodb_usd + deletion.purges.lambda_usd:,.2f})"
     )
-    expiry = storm(rng, pool, dep, RETENTION_EXPIRED_CHATS)
+    expiry = storm(rng, pool, dep, RETENTION_EXPIRED_CHATS, ttl=True)
     per_hour = expiry.chats / expiry.drain_seconds * 3600
     arrival = RETENTION_EXPIRED_CHATS / TTL_SPREAD_HOURS
     backlog_age = max(0.0, (RETENTION_EXPIRED_CHATS / per_hour - TTL_SPREAD_HOURS)) * 3600
     print(
-        f"   retention change expiring {expiry.chats:,} chats: {expiry.wcu / 1e6:,.1f} M WCU (TTL's own deletes are "
-        f"free), {per_hour:,.0f} chats/h at {expiry.concurrency} -> drained in {hours(expiry.drain_seconds)}, "
+        f"   retention change expiring {expiry.chats:,} chats: {expiry.wcu / 1e6:,.1f} M WCU + {expiry.rcu / 1e6:,.1f} M RCU "
+        f"(list entries and idempotency records; the messages are TTL's, free), {per_hour:,.0f} chats/h at {expiry.concurrency} -> drained in {hours(expiry.drain_seconds)}, "
         f"~{expiry.wcu / expiry.drain_seconds:,.0f} WCU/s table-wide; TTL releasing them over "
         f"{TTL_SPREAD_HOURS:g} h ({arrival:,.0f}/h): "
         + (
@@ -984,11 +999,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"   {label:36s} ${m(value):10,.2f}   (all users ${value:12,.0f})")
     print(f"   {'total':36s} ${m(cost.total):10,.2f}   (all users ${cost.total:12,.0f})")
     expired_rate = REQUESTS_PER_SECOND * (MIX["initialize"] - MIX["delete"])
-    ttl_purge = expired_rate * steady.wcu / steady.chats * SECONDS_PER_MONTH * DDB_USD_PER_MILLION_WRU / 1e6
+    month = expired_rate * SECONDS_PER_MONTH
+
+    def purge_usd(purges: Storm) -> float:
+        per_chat = (purges.wcu * DDB_USD_PER_MILLION_WRU + purges.rcu * DDB_USD_PER_MILLION_RRU) / 1e6
+        return per_chat / purges.chats * month
+
+    expiring = storm(rng, pool, dep, 20_000, ttl=True)
     print(
         f"   with ChatRetentionDays > 0 the other {expired_rate:,.0f} chats/s expire: their purges add "
-        f"${m(ttl_purge):,.2f} per million users (${ttl_purge:,.0f}) of message deletes that TTL would do for "
-        f"free (every item of a chat carries expiresAt): skipping the message purge for TTL removals saves it"
+        f"${m(purge_usd(expiring)):,.2f} per million users (${purge_usd(expiring):,.0f}): the list entry, the "
+        f"idempotency record and the reads, the messages being left to TTL (free); purging the messages too, as "
+        f"an API delete's purge does, would cost ${m(purge_usd(steady)):,.2f}"
     )
     return 0
 

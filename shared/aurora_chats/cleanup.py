@@ -6,7 +6,9 @@ user deletion deliberately feeds the stream path.
 
 * **purge** — the table stream's ``REMOVE`` of a chat record, whether the API deleted it
   or DynamoDB's TTL expired it. Deletes the owner's list entry, the chat's idempotency record (only while it still
-  names this chat) and every item of the chat's partition (messages), ``BatchWriteItem`` 25 keys at a time.
+  names this chat) and every item of the chat's partition (messages), ``BatchWriteItem`` 25 keys at a time. After a
+  TTL removal, the items that carry the chat's ``expiresAt`` (or an earlier one) are left to TTL, which deletes them
+  at no cost: the purge deletes only the others (written without it, or with a later one).
 * **user deletion** — EventBridge ``UserDeleted`` (``source: aurora.users``). Deletes every item in the
   user's partition (list entries, idempotency records, anything else) but the deletion marker and, always *before* the list entry that
   names it, the chat record of each listed chat (so an interruption never orphans a chat record). Each deleted
@@ -178,11 +180,14 @@ def purge_chat(store: CleanupStore, chat: RemovedChat, budget: TimeBudget) -> Pu
         store.remove_list_entry(chat)
         if chat.user_id is not None and chat.idempotency_key is not None:
             store.delete_idempotency_record(chat.user_id, chat.idempotency_key, chat.chat_id)
+        # TTL removed the chat record: every item written with the chat carries the same expiresAt and is TTL's to
+        # delete, for free. The purge deletes only what TTL would not (no expiresAt, or a later one).
+        left_to_ttl_by = chat.expires_at if chat.expired else None
         start: ItemKey | None = None
         while True:
             if budget.running_low():
                 return PurgeResult(chat.chat_id, complete=False, items_deleted=deleted)
-            page = store.chat_items_page(chat.chat_id, start)
+            page = store.chat_items_page(chat.chat_id, start, left_to_ttl_by=left_to_ttl_by)
             for chunk in _chunks(page.keys, store.max_batch):
                 if budget.running_low():
                     return PurgeResult(chat.chat_id, complete=False, items_deleted=deleted)

@@ -67,6 +67,7 @@ class RemovedChat:
     user_id: str | None
     idempotency_key: str | None
     expired: bool  # removed by DynamoDB's TTL rather than by the API
+    expires_at: int | None = None  # the chat record's expiresAt (retention), epoch seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +103,12 @@ class UserItemsPage:
 class CleanupStore(Protocol):
     max_batch: int  # most keys one delete_items call accepts
 
-    def chat_items_page(self, chat_id: int, start: ItemKey | None) -> KeyPage:
-        """Keys of the chat's partition (messages and anything else stored under the chat)."""
+    def chat_items_page(
+        self, chat_id: int, start: ItemKey | None, *, left_to_ttl_by: int | None = None
+    ) -> KeyPage:
+        """Keys of the chat's partition (messages and anything else stored under the chat). With
+        ``left_to_ttl_by``: only the items DynamoDB's TTL will not delete by then on its own (no ``expiresAt``, or a
+        later one); a page may then hold no keys and still have a next one."""
         ...
 
     def user_items_page(self, user_id: str, start: ItemKey | None) -> UserItemsPage: ...

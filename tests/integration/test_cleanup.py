@@ -286,7 +286,7 @@ def test_purge_keeps_an_idempotency_key_that_already_serves_a_newer_chat(api: Ap
 
 
 def test_expired_chat_is_hidden_refused_and_purged_when_ttl_removes_its_record(
-    api: Api, ddb: Any, monkeypatch: pytest.MonkeyPatch
+    api: Api, ddb: Any, calls: CallLog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from aurora_chats.settings import reset_settings
 
@@ -317,6 +317,12 @@ def test_expired_chat_is_hidden_refused_and_purged_when_ttl_removes_its_record(
         )
     assert api.list().json["chatIds"] == [kept]
     assert api.delete(expiring).status == 404
+    # Two items TTL would not delete with the chat: one written without expiresAt, one with a later one.
+    untimed = {**messages(ddb, expiring)[0], "SK": {"S": "MSG#untimed"}}
+    untimed.pop("expiresAt")
+    later = {**messages(ddb, expiring)[0], "SK": {"S": "MSG#later"}, "expiresAt": {"N": "1900000000"}}
+    for item in (untimed, later):
+        ddb.put_item(TableName=TABLE, Item=item)
 
     # DynamoDB's TTL removes the chat record (only that one, as it may): the stream carries the TTL identity.
     stream = Stream(ddb)
@@ -324,13 +330,21 @@ def test_expired_chat_is_hidden_refused_and_purged_when_ttl_removes_its_record(
     ddb.delete_item(TableName=TABLE, Key=chat_record_key(expiring))
     records = stream.removed_chats(ttl=True)
     assert len(records) == 1 and removed_chat(records[0]).expired
+    assert removed_chat(records[0]).expires_at == 1700000000
+    calls.clear()
     assert cleanup().handler(batch(records), plenty()) == {"batchItemFailures": []}
     assert chat_count(ddb, "alice") == 1  # the expired chat's slot is free
+    assert calls.count("BatchWriteItem") == 1  # the two items TTL would not delete; none of its 60 messages
     assert cleanup().handler(batch(records), plenty()) == {"batchItemFailures": []}  # a replay
     assert chat_count(ddb, "alice") == 1  # counts nothing twice
 
-    assert leftovers(ddb, expiring, "alice") == []  # messages and the user's list entry are gone
+    # The list entry and the two are gone; the messages are TTL's (expiresAt past, deleted at no cost).
+    left = leftovers(ddb, expiring, "alice")
+    assert len(left) == 60 and all(int(i["expiresAt"]["N"]) <= 1700000000 for i in left)
     assert api.list().json["chatIds"] == [kept]
+    for item in left:  # TTL catches up (moto never expires items)
+        ddb.delete_item(TableName=TABLE, Key={"PK": item["PK"], "SK": item["SK"]})
+    assert leftovers(ddb, expiring, "alice") == []
     assert partition(ddb, chat_pk(kept))
 
 

@@ -124,6 +124,7 @@ class InMemoryCleanupStore:
     def __init__(self, item_keys: set[tuple[str, str]], counts: dict[str, int] | None = None) -> None:
         self.keys = set(item_keys)
         self.counts: dict[str, int] = dict(counts or {})
+        self.expires_at: dict[tuple[str, str], int] = {}  # an item's expiresAt (TTL), if it has one
         self.deleted_users: list[str] = []  # every mark_user_deleted call, in order
         self.throttled = False
         self.fail_on: Callable[[list[tuple[str, str]]], bool] = lambda batch: False
@@ -135,9 +136,18 @@ class InMemoryCleanupStore:
     def _page(self, pk: str) -> list[dict[str, Any]]:
         return [keys.key(p, s) for p, s in sorted(self.keys) if p == pk]
 
-    def chat_items_page(self, chat_id: int, start: ItemKey | None) -> KeyPage:
+    def chat_items_page(
+        self, chat_id: int, start: ItemKey | None, *, left_to_ttl_by: int | None = None
+    ) -> KeyPage:
         self._refuse_if_throttled()
-        return KeyPage(keys=list(self._page(keys.chat_pk(chat_id))), next_start=None)
+        page: list[ItemKey] = list(self._page(keys.chat_pk(chat_id)))
+        if left_to_ttl_by is not None:
+            page = [
+                k
+                for k in page
+                if self.expires_at.get((k["PK"]["S"], k["SK"]["S"]), left_to_ttl_by + 1) > left_to_ttl_by
+            ]
+        return KeyPage(keys=page, next_start=None)
 
     def user_items_page(self, user_id: str, start: ItemKey | None) -> UserItemsPage:
         self._refuse_if_throttled()

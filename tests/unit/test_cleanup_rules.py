@@ -283,3 +283,26 @@ def test_purge_own_region_only_is_true_false_or_empty(monkeypatch: pytest.Monkey
         get_settings()
     monkeypatch.delenv("PURGE_OWN_REGION_ONLY")
     reset_settings()
+
+
+def test_after_a_ttl_removal_the_purge_leaves_to_ttl_what_ttl_deletes_and_deletes_the_rest() -> None:
+    from aurora_chats.cleanup import TimeBudget, purge_chat
+    from aurora_chats.ports import RemovedChat
+
+    chat = chat_pk(42)
+    timed = {(chat, message_sk(f"01JDQ8Z6R8W4X2V1T0S9R8Q7P{n}")) for n in range(5)}
+    untimed, later = (
+        (chat, message_sk("01JDQ8Z6R8W4X2V1T0S9R8Q7PU")),
+        (chat, message_sk("01JDQ8Z6R8W4X2V1T0S9R8Q7PL")),
+    )
+    entry = (ALICE, user_chat_sk(42))
+    for expired in (True, False):
+        store = InMemoryCleanupStore(timed | {untimed, later, entry}, counts={"alice": 1})
+        store.expires_at = dict.fromkeys(timed, 1_000) | {later: 2_000}
+        removed = RemovedChat(42, "alice", None, expired=expired, expires_at=1_000)
+        result = purge_chat(store, removed, TimeBudget(lambda: 10**9))
+        assert result.complete
+        if expired:  # TTL deletes the five itself, for free: the purge deletes the other two and the entry
+            assert store.keys == timed and result.items_deleted == 2
+        else:  # an API delete: nothing of the chat is TTL's to delete now, the purge deletes everything
+            assert store.keys == set() and result.items_deleted == 7

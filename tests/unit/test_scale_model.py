@@ -81,6 +81,10 @@ def test_purge_calls_follow_the_cleanup(scale: ModuleType) -> None:
     # a full last page is followed by one empty page, as DynamoDB answers
     full = scale.purge_calls("alice", 7, [500] * PAGE_SIZE, idempotent=False)
     assert [c.name for c in full].count("Query") == 2
+    # after a TTL removal: the same pages read (billed before the filter), no message deleted
+    ttl = scale.purge_calls("alice", 7, [500] * messages, idempotent=True, ttl=True)
+    assert [c for c in ttl if c.name == "Query"] == [c for c in calls if c.name == "Query"]
+    assert not [c for c in ttl if c.name == "BatchWriteItem" and c.pk == keys.chat_pk(7)]
 
 
 def test_busiest_second_is_a_sliding_window(scale: ModuleType) -> None:

@@ -69,6 +69,7 @@ def removed_chat(record: Mapping[str, Any]) -> RemovedChat:
         user_id=old["userId"]["S"] if "userId" in old else None,
         idempotency_key=old["idempotencyKey"]["S"] if "idempotencyKey" in old else None,
         expired=identity.get("type") == "Service" and identity.get("principalId") == TTL_PRINCIPAL,
+        expires_at=int(old["expiresAt"]["N"]) if "expiresAt" in old else None,
     )
 
 
@@ -125,7 +126,9 @@ class DynamoDBCleanupStore:
     def page_size(self) -> int:
         return self._page_size
 
-    def _query_keys(self, pk: str, start: ItemKey | None) -> tuple[list[ItemKey], ItemKey | None]:
+    def _query_keys(
+        self, pk: str, start: ItemKey | None, left_to_ttl_by: int | None = None
+    ) -> tuple[list[ItemKey], ItemKey | None]:
         params: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "PK = :pk",
@@ -134,6 +137,11 @@ class DynamoDBCleanupStore:
             "ConsistentRead": True,
             "Limit": self._page_size,
         }
+        if left_to_ttl_by is not None:
+            # A Query's read units count every item it reads, before the filter: the filter costs no extra reads
+            # and saves the delete (a write unit per KB) of every item TTL deletes for free.
+            params["FilterExpression"] = "attribute_not_exists(expiresAt) OR expiresAt > :ttl"
+            params["ExpressionAttributeValues"][":ttl"] = {"N": str(left_to_ttl_by)}
         if start is not None:
             params["ExclusiveStartKey"] = dict(start)
         try:
@@ -143,8 +151,10 @@ class DynamoDBCleanupStore:
         items: list[ItemKey] = [keys.key(i["PK"]["S"], i["SK"]["S"]) for i in response.get("Items", [])]
         return items, response.get("LastEvaluatedKey")
 
-    def chat_items_page(self, chat_id: int, start: ItemKey | None) -> KeyPage:
-        item_keys, next_start = self._query_keys(keys.chat_pk(chat_id), start)
+    def chat_items_page(
+        self, chat_id: int, start: ItemKey | None, *, left_to_ttl_by: int | None = None
+    ) -> KeyPage:
+        item_keys, next_start = self._query_keys(keys.chat_pk(chat_id), start, left_to_ttl_by)
         return KeyPage(keys=item_keys, next_start=next_start)
 
     def user_items_page(self, user_id: str, start: ItemKey | None) -> UserItemsPage:
