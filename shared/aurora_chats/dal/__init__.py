@@ -54,7 +54,8 @@ delete                 1 ``TransactWriteItems``: chat record (condition: owned b
 delete repeat          the cancelled ``TransactWriteItems`` + 1 consistent ``GetItem`` of the caller's tombstone:
                        found and unexpired -> the same 200; else "not found" (someone else's tombstone is in their
                        partition, never read)
-chat partition page    (cleanup) 1 strongly consistent keys-only ``Query`` of ``CHAT#<chatId>`` (``PAGE_SIZE`` keys)
+chat partition page    (cleanup) 1 strongly consistent keys-only ``Query`` of ``CHAT#<chatId>`` (``PAGE_SIZE`` keys);
+                       after a TTL removal filtered to ``attribute_not_exists(expiresAt) OR expiresAt > :chat's``
 user page              (cleanup) 1 strongly consistent keys-only ``Query`` of ``USER#<userId>`` (``PAGE_SIZE``
                        keys); a list entry's SK names its chat record (``CHAT#<chatId>`` / ``META``); the
                        user-state item is skipped (the marker stays)
