@@ -15,6 +15,7 @@ import pytest
 from aurora_chats import http
 from aurora_chats.lazy_imports import VERIFIED_VERSION
 from aurora_local.events import http_api_event
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
     OpenAPIRequestValidationMiddleware,
 )
@@ -130,3 +131,86 @@ def test_it_answers_as_powertools_own_request_validation() -> None:
     # valid, invalid and (from the odd shapes) failing requests were all compared
     assert statuses >= {200, 400, 500, "raised"}
     assert (200, {"item": 7, "limit": 5, "words": None, "tag": "t1"}) in answers
+
+
+# ---------------------------------------------------------------- aurora_chats.http.lean_response_builder
+
+
+def test_the_compression_check_stands_in_for_the_verified_powertools_method() -> None:
+    from aws_lambda_powertools.event_handler.api_gateway import ResponseBuilder
+
+    source = inspect.getsource(ResponseBuilder._has_compression_enabled)
+    assert hashlib.sha256(source.encode()).hexdigest() == http.COMPRESSION_CHECK_SOURCE_SHA256, (
+        "Powertools' ResponseBuilder._has_compression_enabled changed: compare it with aurora_chats.http's "
+        "LeanResponseBuilder, then update COMPRESSION_CHECK_SOURCE_SHA256"
+    )
+
+
+@pytest.mark.parametrize("name", ["list_chats", "initialize_chat", "delete_chat"])
+def test_every_api_function_builds_responses_with_it(name: str) -> None:
+    from aws_lambda_powertools.event_handler.api_gateway import ResponseBuilder
+
+    app = load_function(name).app
+    builder = app._response_builder_class
+    assert builder.__name__ == "LeanResponseBuilder"
+    assert issubclass(builder, ResponseBuilder)
+    assert http.lean_response_builder(app)  # already installed: left as it is
+    assert app._response_builder_class is builder
+
+
+class _Headers:
+    """An event whose headers are only what ``accept_encoding`` says, counting how often they are read."""
+
+    def __init__(self, accept_encoding: str | list[str] | None) -> None:
+        self.accept_encoding = accept_encoding
+        self.reads = 0
+        self.raw_event = {
+            "headers": {"accept-encoding": accept_encoding} if isinstance(accept_encoding, str) else {}
+        }
+
+    @property
+    def resolved_headers_field(self) -> dict[str, Any]:
+        self.reads += 1
+        return {} if self.accept_encoding is None else {"accept-encoding": self.accept_encoding}
+
+
+def test_it_answers_as_powertools_own_compression_check_and_reads_no_header_when_nothing_compresses() -> None:
+    from aws_lambda_powertools.event_handler.api_gateway import ResponseBuilder
+
+    lean = http._lean_response_builder_class()
+    for route in (False, True):
+        for response in (None, False, True):
+            for encoding in (None, "gzip", "br, gzip", "identity", ["br", "gzip"], ["br"]):
+                ours, theirs = _Headers(encoding), _Headers(encoding)
+                answer = lean._has_compression_enabled(route, response, ours)
+                assert answer == ResponseBuilder._has_compression_enabled(route, response, theirs)  # type: ignore[type-var]
+                asked = response if response is not None else route
+                assert ours.reads == (1 if asked else 0), (route, response, encoding)
+
+
+def test_a_compressed_route_is_still_gzipped() -> None:
+    import base64
+    import gzip
+
+    app = http.create_app()
+
+    @app.get("/big", compress=True)
+    def big() -> dict[str, str]:
+        return {"text": "a" * 500}
+
+    @app.get("/told")
+    def told() -> Response[str]:
+        return Response(status_code=200, content_type="text/plain", body="b" * 500, compress=True)
+
+    handler: Any = http.api_handler(app)
+    for path in ("/big", "/told"):
+        for accept, compressed in (("gzip, br", True), ("br", False), (None, False)):
+            headers = {"accept-encoding": accept} if accept else {}
+            event = http_api_event("GET", path, claims={"sub": "alice"}, headers=headers)
+            answer = handler(event, FakeContext())
+            assert answer["statusCode"] == 200
+            assert answer["isBase64Encoded"] is compressed, (path, accept)
+            body = (
+                gzip.decompress(base64.b64decode(answer["body"])).decode() if compressed else answer["body"]
+            )
+            assert body in ('{"text":"' + "a" * 500 + '"}', "b" * 500)
