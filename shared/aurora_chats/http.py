@@ -343,12 +343,74 @@ def _lean_response_builder_class() -> type[Any]:
     return LeanResponseBuilder
 
 
+# The sources of the Powertools methods :func:`lean_response_validation` stands in for, hashed together like the ones
+# above: ``OpenAPIResponseValidationMiddleware._handle_response`` and ``._serialize_response_with_validation`` and
+# the ``ModelField.serialize`` they call.
+RESPONSE_VALIDATION_SOURCE_SHA256 = "3a00227e67ccc616033f3ba0ca62fafd6ff81d7e23c1da96fbff2aa64e396771"
+
+
+def lean_response_validation(app: APIGatewayHttpResolver) -> bool:
+    """Powertools validates a route's return value, serialises it into JSON-ready Python values
+    (``dump_python(mode="json")``), and the resolver then writes those values as JSON with the app's serializer
+    (:func:`json_body`): two passes over the response (11-12 µs for a page of 20 chats, ``make bench``). The
+    stand-in validates the same way (Powertools' ``_validate_field``, same errors, same exceptions) and writes the
+    validated value as JSON in one pass with the same pydantic serializer (``dump_json``, the same bytes as
+    :func:`json_body` of ``dump_python(mode="json")``). Anything else - a response that is not JSON, a route
+    without a return type, another serializer, a validation error, a value pydantic cannot write as JSON (a lone
+    surrogate, which :func:`json_body` writes with ``json.dumps``) - goes to Powertools' own method.
+
+    Only for the Powertools version this was checked against (:data:`aurora_chats.lazy_imports.VERIFIED_VERSION`
+    and :data:`RESPONSE_VALIDATION_SOURCE_SHA256`, ``tests/unit/test_lean_validation.py``); returns whether ``app``
+    now validates responses with it.
+    """
+    from aws_lambda_powertools.event_handler.middlewares import openapi_validation as ov
+    from aws_lambda_powertools.shared.version import VERSION
+
+    current = getattr(app, "_response_validation_middleware", None)
+    lean = _lean_response_validation_class()
+    if isinstance(current, lean):
+        return True
+    if VERSION != VERIFIED_VERSION or type(current) is not ov.OpenAPIResponseValidationMiddleware:
+        return False
+    replacement = lean()
+    replacement.__dict__.update(
+        current.__dict__
+    )  # the serializer and response-validation setting Powertools gave it
+    app._response_validation_middleware = replacement
+    return True
+
+
+@functools.cache
+def _lean_response_validation_class() -> type[Any]:
+    from aws_lambda_powertools.event_handler.middlewares import openapi_validation as ov
+
+    class LeanResponseValidationMiddleware(ov.OpenAPIResponseValidationMiddleware):
+        def _handle_response(self, *, route: Any, response: Response[Any]) -> Response[Any]:
+            field = route.dependant.return_param
+            if field is None or not response.is_json() or self._validation_serializer is not json_body:
+                return cast(Response[Any], super()._handle_response(route=route, response=response))
+            # Powertools' own reading of the body (ALB's "" for None).
+            content = None if response.body == "" and field.type_ in (None, type(None)) else response.body
+            errors: list[dict[str, Any]] = []
+            value = ov._validate_field(field=field, value=content, loc=("response",), existing_errors=errors)
+            if not errors:
+                try:
+                    response.body = field._type_adapter.dump_json(value, by_alias=True).decode()
+                    return response
+                except (ValueError, TypeError, pydantic_core.PydanticSerializationError):
+                    pass
+            return cast(Response[Any], super()._handle_response(route=route, response=response))
+
+    return LeanResponseValidationMiddleware
+
+
 def create_app() -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver(
         enable_validation=True, response_validation_error_http_code=500, serializer=json_body
     )
     remember_parameter_kinds()
     lean_request_validation(app)
+    lean_response_validation(app)
     lean_response_builder(app)
 
     @_on(app, RequestValidationError)
