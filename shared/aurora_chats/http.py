@@ -532,9 +532,10 @@ def base_path(app: APIGatewayHttpResolver) -> str:
 
 def api_handler(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
     """The Lambda ``handler`` of an API function: ``app.resolve`` inside the one handler stack
-    (:func:`aurora_chats.observability.lambda_handler`, with the request's correlation id)."""
+    (:func:`aurora_chats.observability.lambda_handler`, with the request's correlation id, and the collector resumed
+    once the first request is answered)."""
 
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return app.resolve(event, context)
 
-    return lambda_handler(handler, request_correlation_id=True)
+    return lambda_handler(handler, request_correlation_id=True, gc_after_first_invocation=True)
