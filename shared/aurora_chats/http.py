@@ -208,7 +208,10 @@ def _plain_strings(mapping: Any) -> bool:
         return True
     if type(mapping) is not dict:
         return False
-    return all(type(name) is str and type(value) is str for name, value in mapping.items())
+    for name, value in mapping.items():  # noqa: SIM110 - a loop: twice as fast as all() over a generator
+        if type(name) is not str or type(value) is not str:
+            return False
+    return True
 
 
 def _plain_http_api_event(raw: dict[str, Any]) -> bool:
