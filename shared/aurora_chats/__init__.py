@@ -20,11 +20,16 @@ HTTP edge              ``http`` (resolver, problems, caller, ``api_handler``), `
 
 Nothing here imports ``functions/``, ``aurora_local``, ``aurora_ops``, ``bench`` or ``tests``.
 
-Importing the package first installs :mod:`aurora_chats.lazy_imports` (before any of its modules imports
+Importing the package first pauses the garbage collector inside Lambda until the first invocation is over
+(:mod:`aurora_chats.init_gc`), then installs :mod:`aurora_chats.lazy_imports` (before any of its modules imports
 Powertools): Powertools' ``event_handler`` and ``utilities.data_classes`` then load only the resolver and the event
 classes a function uses.
 """
 
-from aurora_chats import lazy_imports
+from aurora_chats import init_gc
+
+init_gc.pause()
+
+from aurora_chats import lazy_imports  # noqa: E402 - after the collector is paused
 
 lazy_imports.install()

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics
 
+from aurora_chats import init_gc
+
 if TYPE_CHECKING:
     from numbers import Number
 
@@ -132,14 +134,43 @@ def user_hash(user_id: str) -> str:
     return hashlib.sha256(b"aurora-chats-log:" + user_id.encode()).hexdigest()[:16]
 
 
-def lambda_handler[H: Callable[..., Any]](handler: H, *, request_correlation_id: bool = False) -> H:
+def lambda_handler[H: Callable[..., Any]](
+    handler: H, *, request_correlation_id: bool = False, gc_after_first_invocation: bool = False
+) -> H:
     """The one handler stack every function wears, in this order: logger context, (for the API functions) the
     request's correlation id, metrics, tracer. The API functions get it through :func:`aurora_chats.http.api_handler`.
 
     ``log_event=False`` explicitly: ``POWERTOOLS_LOGGER_LOG_EVENT`` must not be able to log the Authorization
     header. The correlation id is set by :func:`with_request_correlation_id`: no JMESPath per request.
+
+    The garbage collector, paused inside Lambda while the function initialises (:mod:`aurora_chats.init_gc`), is
+    resumed when the first invocation starts, or - ``gc_after_first_invocation``, for the API functions, whose one
+    request is small and bounded - when it is over, so a cold start's first request runs without it too.
     """
     wrapped: Callable[..., Any] = metrics.log_metrics(tracer.capture_lambda_handler(handler))
     if request_correlation_id:
         wrapped = with_request_correlation_id(wrapped)
-    return cast(H, logger.inject_lambda_context(clear_state=True, log_event=False)(wrapped))
+    stack = logger.inject_lambda_context(clear_state=True, log_event=False)(wrapped)
+    return cast(H, _resume_gc(stack, after_first_invocation=gc_after_first_invocation))
+
+
+def _resume_gc[H: Callable[..., Any]](handler: H, *, after_first_invocation: bool) -> H:
+    """``handler``, resuming the paused collector (:func:`aurora_chats.init_gc.resume`) before or after its first
+    invocation; later invocations go straight to ``handler``."""
+    first = True
+
+    @functools.wraps(handler)
+    def wrapper(event: Any, context: Any) -> Any:
+        nonlocal first
+        if not first:
+            return handler(event, context)
+        first = False
+        if not after_first_invocation:
+            init_gc.resume()
+            return handler(event, context)
+        try:
+            return handler(event, context)
+        finally:
+            init_gc.resume()
+
+    return wrapper  # type: ignore[return-value]

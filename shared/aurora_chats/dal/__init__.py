@@ -5,6 +5,7 @@ module         job
 =============  ===============================================================================================
 ``keys``       prefixes, key builders and parsers: the one place a key string is spelled
 ``client``     the DynamoDB, EventBridge and Scheduler clients (lazy, cached, one retry/timeout configuration)
+``endpoints``  DynamoDB's share of botocore's ``endpoints.json``, for the DynamoDB client's data loader
 ``errors``     one translation of transport errors, error codes and transaction cancellations into domain errors
 ``items``      item shapes, item sizes, domain objects read back from items
 ``chats``      :class:`~aurora_chats.ports.ChatRepository` for the API functions, and its cached factory

@@ -8,6 +8,7 @@ attempts, and timeouts well below the function timeout so a 503 can still be ans
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from aurora_chats.dal import errors
@@ -59,10 +60,15 @@ def _dynamodb_loader(standard: Any) -> Any:
 
     To load a model, botocore first lists every service it could load - about 450 directories listed and their
     files stat-ed, ~11 ms of CPU on every cold start - only to raise ``UnknownServiceError`` for an unknown name.
-    Here the known services are DynamoDB alone, checked in its own directory; everything else is botocore's.
+    Here the known services are DynamoDB alone, checked in its own directory; and the endpoint data is DynamoDB's
+    share of botocore's built-in ``endpoints.json`` (:mod:`aurora_chats.dal.endpoints`: ~18 ms less of every cold
+    start). Everything else is botocore's.
     """
+    import botocore
     from botocore.exceptions import DataNotFoundError
-    from botocore.loaders import Loader
+    from botocore.loaders import Loader, instance_cache
+
+    from aurora_chats.dal import endpoints
 
     class DynamoDBLoader(Loader):
         def list_available_services(self, type_name: str) -> list[str]:
@@ -71,6 +77,25 @@ def _dynamodb_loader(standard: Any) -> Any:
             except DataNotFoundError:
                 return []
             return ["dynamodb"]
+
+        @instance_cache
+        def load_data_with_path(self, name: str) -> tuple[Any, str]:
+            if name == "endpoints":
+                # Where botocore would find it (its search paths in order): only its own built-in file is replaced.
+                path = next(
+                    (
+                        os.path.join(directory, name)
+                        for directory in self.search_paths
+                        if os.path.isdir(directory) and self.file_loader.exists(os.path.join(directory, name))
+                    ),
+                    None,
+                )
+                if path is not None and self.is_builtin_path(path):
+                    dynamodb = endpoints.load(botocore.__version__)
+                    if dynamodb is not None:
+                        return dynamodb, path
+            found: tuple[Any, str] = super().load_data_with_path(name)
+            return found
 
     return DynamoDBLoader(extra_search_paths=list(standard.search_paths), include_default_search_paths=False)
 
