@@ -84,7 +84,7 @@ HUMAN_MAX_RPS = 1.0  # sustained ceiling of a person in a chat UI (scripts: see 
 CHATS_PARETO_ALPHA = 1.2  # heavy tail of chats per user
 CHATS_MIN = 3
 MAX_CHATS_PER_USER = 1000  # template parameter MaxChatsPerUser's default, read from the template when present
-COUNTER_WCU = 2.0  # the per-user chat counter (user-state item): one more transactional update of <= 1 KB on USER#
+COUNTER_WCU = 2.0  # the per-user chat counter: one more transactional update of <= 1 KB on USER#
 CHARACTERS = 20_000
 CHARACTER_ZIPF_S = 1.0
 MESSAGES_MEDIAN, MESSAGES_SIGMA, MESSAGES_CAP = 12.0, 1.6, 100_000  # messages per chat, lognormal
