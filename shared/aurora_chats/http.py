@@ -242,15 +242,31 @@ def lean_request_validation(app: APIGatewayHttpResolver) -> bool:
     now validates requests with it.
     """
     from aws_lambda_powertools.event_handler.middlewares import openapi_validation as ov
+
+    return _swap_middleware(
+        app,
+        "_request_validation_middleware",
+        ov.OpenAPIRequestValidationMiddleware,
+        _lean_request_validation_class(),
+    )
+
+
+def _swap_middleware(
+    app: APIGatewayHttpResolver, attribute: str, powertools: type[Any], lean: type[Any]
+) -> bool:
+    """Put ``lean`` (a subclass of Powertools' ``powertools`` middleware) where the resolver keeps ``attribute``,
+    with the state Powertools gave its own (serializer, settings), if the installed Powertools is the verified
+    version and the middleware there is exactly Powertools' class; returns whether ``lean`` is in place."""
     from aws_lambda_powertools.shared.version import VERSION
 
-    current = getattr(app, "_request_validation_middleware", None)
-    lean = _lean_request_validation_class()
+    current = getattr(app, attribute, None)
     if isinstance(current, lean):
         return True
-    if VERSION != VERIFIED_VERSION or type(current) is not ov.OpenAPIRequestValidationMiddleware:
+    if VERSION != VERIFIED_VERSION or type(current) is not powertools:
         return False
-    app._request_validation_middleware = lean()
+    replacement = lean()
+    replacement.__dict__.update(current.__dict__)
+    setattr(app, attribute, replacement)
     return True
 
 
@@ -367,20 +383,13 @@ def lean_response_validation(app: APIGatewayHttpResolver) -> bool:
     now validates responses with it.
     """
     from aws_lambda_powertools.event_handler.middlewares import openapi_validation as ov
-    from aws_lambda_powertools.shared.version import VERSION
 
-    current = getattr(app, "_response_validation_middleware", None)
-    lean = _lean_response_validation_class()
-    if isinstance(current, lean):
-        return True
-    if VERSION != VERIFIED_VERSION or type(current) is not ov.OpenAPIResponseValidationMiddleware:
-        return False
-    replacement = lean()
-    replacement.__dict__.update(
-        current.__dict__
-    )  # the serializer and response-validation setting Powertools gave it
-    app._response_validation_middleware = replacement
-    return True
+    return _swap_middleware(
+        app,
+        "_response_validation_middleware",
+        ov.OpenAPIResponseValidationMiddleware,
+        _lean_response_validation_class(),
+    )
 
 
 @functools.cache
