@@ -226,3 +226,28 @@ def test_a_closed_function_answers_stopping_and_starts_no_environment(echo_funct
     with pytest.raises(RuntimeStopping):
         echo_function.invoke({})  # no cold start of a new environment while the runtime stops
     assert echo_function.processes() == []
+
+
+def test_a_port_taken_between_its_pick_and_its_bind_is_retried_on_new_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a busy machine another process can bind a port free_port picked before the runtime binds it: the start
+    then fails with "already in use", and start_runtime picks new ports (it still fails for ports it was given)."""
+    from tests.support import local_runtime
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        taken = held.getsockname()[1]
+        picks = iter([taken])
+        monkeypatch.setattr(local_runtime, "free_port", lambda: next(picks, None) or free_port())
+        runtime = local_runtime.start_runtime()
+        try:
+            assert runtime.port != taken
+            assert (
+                requests.get(f"{runtime.url}/chats", timeout=10).status_code == 401
+            )  # serving, on its new port
+        finally:
+            runtime.stop()
+        with pytest.raises(local_runtime.PortTaken, match="already in use"):
+            local_runtime.start_runtime(PORT=str(taken))

@@ -97,7 +97,27 @@ class Runtime:
         return self.process.returncode
 
 
+PORT_ATTEMPTS = 3
+
+
 def start_runtime(*, startup_seconds: float = STARTUP_DEADLINE_SECONDS, **env: str) -> Runtime:
+    """``python -m aurora_local run`` on free ports, ready. A free port is picked, then bound by the child: another
+    process on a busy machine can take it in between, and the runtime then refuses to start ("already in use").
+    With ports of its own choosing (no ``PORT``/``DYNAMODB_PORT`` given) that start is retried on new ones."""
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        try:
+            return _start_runtime(startup_seconds, env)
+        except PortTaken:
+            if attempt == PORT_ATTEMPTS or "PORT" in env or "DYNAMODB_PORT" in env:
+                raise
+    raise AssertionError("unreachable")
+
+
+class PortTaken(pytest.fail.Exception):  # type: ignore[misc,name-defined]
+    """The runtime refused to start: a port picked for it was taken before it could bind it."""
+
+
+def _start_runtime(startup_seconds: float, env: dict[str, str]) -> Runtime:
     port, dynamodb_port = free_port(), free_port()
     variables = {"PORT": str(port), "DYNAMODB_PORT": str(dynamodb_port), **env}
     process = subprocess.Popen(
@@ -109,11 +129,15 @@ def start_runtime(*, startup_seconds: float = STARTUP_DEADLINE_SECONDS, **env: s
         text=True,
     )
     runtime = Runtime(process, int(variables["PORT"]), int(variables["DYNAMODB_PORT"]))
-    threading.Thread(target=runtime._read, daemon=True).start()
+    reader = threading.Thread(target=runtime._read, daemon=True)
+    reader.start()
     deadline = time.monotonic() + startup_seconds
     while not runtime.ready.wait(0.1):
         if process.poll() is not None or time.monotonic() > deadline:
             runtime.stop(signal.SIGKILL)
+            reader.join(5)  # every line it printed, its reason included
+            if "is already in use" in runtime.output:
+                raise PortTaken(f"the local runtime did not start:\n{runtime.output}")
             pytest.fail(f"the local runtime did not start:\n{runtime.output}")
     return runtime
 
