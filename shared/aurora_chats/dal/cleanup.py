@@ -46,12 +46,15 @@ BACKOFF_CAP_SECONDS = 2.0
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 
 
+def _record_key(record: Mapping[str, Any]) -> tuple[str, str]:
+    """A stream record's (PK, SK); empty strings where the record has none."""
+    record_keys = (record.get("dynamodb") or {}).get("Keys") or {}
+    return str(record_keys.get("PK", {}).get("S", "")), str(record_keys.get("SK", {}).get("S", ""))
+
+
 def is_chat_removal(record: Mapping[str, Any]) -> bool:
     """Whether a stream record is the ``REMOVE`` of a chat record (what the template's filter lets through)."""
-    record_keys = (record.get("dynamodb") or {}).get("Keys") or {}
-    pk = str(record_keys.get("PK", {}).get("S", ""))
-    sk = str(record_keys.get("SK", {}).get("S", ""))
-    return record.get("eventName") == "REMOVE" and keys.is_chat_record(pk, sk)
+    return record.get("eventName") == "REMOVE" and keys.is_chat_record(*_record_key(record))
 
 
 def removed_chat(record: Mapping[str, Any]) -> RemovedChat:
@@ -78,12 +81,10 @@ def user_state_change(record: Mapping[str, Any]) -> UserStateChange | None:
     and third filters let through); ``None`` for any other record, or one that neither had nor has a marker."""
     if record.get("eventName") not in ("INSERT", "MODIFY"):
         return None
-    body = record.get("dynamodb") or {}
-    record_keys = body.get("Keys") or {}
-    pk = str(record_keys.get("PK", {}).get("S", ""))
-    sk = str(record_keys.get("SK", {}).get("S", ""))
+    pk, sk = _record_key(record)
     if not (keys.is_user_pk(pk) and keys.is_user_state_sk(sk)):
         return None
+    body = record.get("dynamodb") or {}
     old = body.get("OldImage") or {}
     new = body.get("NewImage") or {}
     if DELETED_AT not in old and DELETED_AT not in new:
