@@ -16,13 +16,12 @@ import boto3
 import pytest
 from aurora_chats.cleanup import MAX_THROTTLED_ROUNDS, UserDeletionStalled
 from aurora_chats.dal.client import reset_scheduler_client
-from aurora_chats.dal.keys import USER_STATE_SK, user_pk, user_state_key
+from aurora_chats.dal.keys import USER_STATE_SK, user_pk
 from aurora_chats.settings import reset_settings
 
 from tests.support.api import Api, Response
-from tests.support.aws import CallLog, fake_response, inject, table_items
+from tests.support.aws import CallLog, chat_count, fake_response, inject, table_items, user_state
 from tests.support.context import FakeContext
-from tests.support.env import TABLE
 from tests.support.events import user_deleted
 from tests.support.loader import load_function
 
@@ -58,18 +57,6 @@ def user_items(ddb: Any, user: str) -> list[Item]:
     return [
         i for i in table_items(ddb) if i["PK"]["S"] == user_pk(user) or i.get("userId", {}).get("S") == user
     ]
-
-
-def state(ddb: Any, user: str) -> Item | None:
-    item: Item | None = ddb.get_item(TableName=TABLE, Key=user_state_key(user), ConsistentRead=True).get(
-        "Item"
-    )
-    return item
-
-
-def chat_count(ddb: Any, user: str) -> int:
-    item = state(ddb, user)
-    return int(item["chatCount"]["N"]) if item else 0
 
 
 def assert_problem(response: Response, status: int, slug: str) -> None:
@@ -122,13 +109,13 @@ def test_continuation_rounds_keep_the_marker_and_extend_its_window(api: Api, ddb
     for _ in range(3):
         api.initialize(330905)
     assert cleanup(user_deleted("alice"))["complete"] is True
-    first = state(ddb, "alice")
+    first = user_state(ddb, "alice")
     assert first is not None
     replay = user_deleted("alice")
     replay["source"], replay["detail-type"] = "aurora.chats", "UserDeletionContinued"
     replay["detail"]["continuation"] = 2
     assert cleanup(replay)["complete"] is True
-    again = state(ddb, "alice")
+    again = user_state(ddb, "alice")
     assert again is not None and again["deletedAt"] == first["deletedAt"]  # the deletion time is kept
     assert int(again["expiresAt"]["N"]) >= int(first["expiresAt"]["N"])
     assert_problem(api.initialize(330905), 403, "account-deleted")

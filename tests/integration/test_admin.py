@@ -16,7 +16,7 @@ from aurora_chats.models import Message
 from aurora_ops.admin import import_characters, main, purge_one_chat, purge_orphans, recount_chats
 
 from tests.support.api import Api
-from tests.support.aws import CallLog, table_items
+from tests.support.aws import CallLog, chat_count, table_items, user_state
 from tests.support.env import ROOT, TABLE
 
 
@@ -264,11 +264,6 @@ def test_purge_chat_purges_one_orphaned_chat(
 # ---------------------------------------------------------------- recount-chats
 
 
-def _count(ddb: Any, user: str) -> int | None:
-    item = ddb.get_item(TableName=TABLE, Key=keys.user_state_key(user), ConsistentRead=True).get("Item")
-    return int(item["chatCount"]["N"]) if item and "chatCount" in item else None
-
-
 def _set_count(ddb: Any, user: str, count: int) -> None:
     ddb.update_item(
         TableName=TABLE,
@@ -286,14 +281,14 @@ def test_recount_corrects_a_drifted_count_and_then_writes_nothing(
     _start_chat(api, "bob")
     _set_count(ddb, "alice", 7)  # four increments lost... or decrements: last-writer-wins between regions
     assert main(["recount-chats", "alice", "bob", "--table-name", TABLE, "--region", "us-east-1"]) == 0
-    assert (_count(ddb, "alice"), _count(ddb, "bob")) == (3, 1)
+    assert (chat_count(ddb, "alice"), chat_count(ddb, "bob")) == (3, 1)
     out = capsys.readouterr().out
     assert "user 'alice': chat count 7 -> 3 (corrected)" in out and "user 'bob': chat count 1, matches" in out
     calls.clear()
     assert recount_chats(["alice"], TABLE, client=ddb) == 0
     assert "UpdateItem" not in calls.calls  # already right: read-only
     # The corrected count is the one initialize enforces: a slot freed by the correction can be used.
-    assert api.initialize(330905, user="alice").status == 201 and _count(ddb, "alice") == 4
+    assert api.initialize(330905, user="alice").status == 201 and chat_count(ddb, "alice") == 4
 
 
 def test_recount_writes_a_count_that_was_lost_whole(ddb: Any, api: Api) -> None:
@@ -301,9 +296,9 @@ def test_recount_writes_a_count_that_was_lost_whole(ddb: Any, api: Api) -> None:
     _start_chat(api, "alice")
     ddb.delete_item(TableName=TABLE, Key=keys.user_state_key("alice"))
     assert recount_chats(["alice"], TABLE, client=ddb) == 0
-    assert _count(ddb, "alice") == 2
+    assert chat_count(ddb, "alice") == 2
     assert recount_chats(["nobody"], TABLE, client=ddb) == 0  # no chats, no item: nothing to write
-    assert ddb.get_item(TableName=TABLE, Key=keys.user_state_key("nobody")).get("Item") is None
+    assert user_state(ddb, "nobody") is None
 
 
 def test_recount_never_writes_to_a_deleted_account(
@@ -318,7 +313,7 @@ def test_recount_never_writes_to_a_deleted_account(
     )
     calls.clear()
     assert recount_chats(["alice"], TABLE, client=ddb) == 0
-    assert "UpdateItem" not in calls.calls and _count(ddb, "alice") == 9
+    assert "UpdateItem" not in calls.calls and chat_count(ddb, "alice") == 9
     assert "account deleted" in capsys.readouterr().out
 
 
@@ -342,4 +337,4 @@ def test_recount_counts_again_when_an_initialize_lands_between_its_count_and_its
     store = OperatorStore(TABLE, client=ddb)
     result = store.recount_chats("alice")
     assert raced and result.written and (result.counted, result.listed) == (6, 2)  # the second attempt's view
-    assert _count(ddb, "alice") == 2
+    assert chat_count(ddb, "alice") == 2

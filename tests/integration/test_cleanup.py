@@ -35,7 +35,7 @@ from aurora_local.template import resources
 from pydantic import ValidationError
 
 from tests.support.api import Api
-from tests.support.aws import CallLog, fake_response, inject, table_items
+from tests.support.aws import CallLog, all_items, chat_count, fake_response, inject, table_items, user_state
 from tests.support.context import FakeContext
 from tests.support.env import ROOT, TABLE
 from tests.support.events import cleanup_props, stream_filter, user_deleted
@@ -161,24 +161,12 @@ def messages(ddb: Any, chat_id: int) -> list[Item]:
 
 
 def partition(ddb: Any, pk: str) -> list[Item]:
-    items: list[Item] = []
-    kwargs: dict[str, Any] = {
-        "TableName": TABLE,
-        "KeyConditionExpression": "PK = :pk",
-        "ExpressionAttributeValues": {":pk": {"S": pk}},
-    }
-    while True:
-        page = ddb.query(**kwargs)
-        items.extend(page["Items"])
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
-def chat_count(ddb: Any, user: str) -> int | None:
-    """The user's chat count on the user-state item (None: no state item)."""
-    item = ddb.get_item(TableName=TABLE, Key=user_state_key(user), ConsistentRead=True).get("Item")
-    return int(item["chatCount"]["N"]) if item and "chatCount" in item else None
+    return all_items(
+        ddb.query,
+        TableName=TABLE,
+        KeyConditionExpression="PK = :pk",
+        ExpressionAttributeValues={":pk": {"S": pk}},
+    )
 
 
 def assert_only_the_deletion_marker_is_left(ddb: Any, user: str, window: int = 86_400) -> Item:
@@ -697,7 +685,8 @@ def _replicate(ddb: Any, item: Item) -> None:
 
 
 def _state(ddb: Any, user: str) -> Item:
-    item: Item = ddb.get_item(TableName=TABLE, Key=user_state_key(user), ConsistentRead=True)["Item"]
+    item = user_state(ddb, user)
+    assert item is not None, f"{user} has no user-state item"
     return item
 
 

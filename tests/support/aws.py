@@ -88,15 +88,35 @@ def reset_caches() -> None:
     usecases.clear_character_cache()
 
 
-def table_items(client: Any, table: str = TABLE) -> list[dict[str, Any]]:
+def all_items(operation: Callable[..., Any], **params: Any) -> list[dict[str, Any]]:
+    """Every item of a paginated ``scan`` or ``query`` (``operation``, a client's method), all pages."""
     items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"TableName": table}
     while True:
-        page = client.scan(**kwargs)
+        page = operation(**params)
         items.extend(page["Items"])
         if "LastEvaluatedKey" not in page:
             return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def table_items(client: Any, table: str = TABLE) -> list[dict[str, Any]]:
+    return all_items(client.scan, TableName=table)
+
+
+def user_state(client: Any, user: str, table: str = TABLE) -> dict[str, Any] | None:
+    """The user's state item (chat count, deletion marker), strongly consistent; None when there is none."""
+    from aurora_chats.dal.keys import user_state_key
+
+    item: dict[str, Any] | None = client.get_item(
+        TableName=table, Key=user_state_key(user), ConsistentRead=True
+    ).get("Item")
+    return item
+
+
+def chat_count(client: Any, user: str, table: str = TABLE) -> int | None:
+    """The user's chat count on the user-state item (None: no state item, or no count on it)."""
+    item = user_state(client, user, table)
+    return int(item["chatCount"]["N"]) if item and "chatCount" in item else None
 
 
 @dataclass
